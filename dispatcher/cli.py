@@ -1,0 +1,125 @@
+"""`jiaoying`: the service and the operator's checks.
+
+jiaoying serve                      run the dispatcher (settings from JIAOYING_*)
+jiaoying roster check DIR           exit 1 listing every problem of a roster
+jiaoying policy check FILE          exit 1 listing every problem of a policy
+jiaoying parse FILE [--roster DIR]  the normalised warning as JSON; with a roster,
+                                    who would be called and how, before any send
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dispatcher.durations import format_duration
+from dispatcher.errors import InputError
+from dispatcher.ingest_format import parse_warning
+from dispatcher.jsonform import warning_to_data
+from dispatcher.plan import plan_alert
+from dispatcher.policy import load_policy
+from dispatcher.preview import describe_plan
+from dispatcher.roster import check_roster, load_roster
+from dispatcher.settings import settings_or_exit
+
+CONTENT_TYPES = {
+    ".xml": "application/cap+xml",
+    ".cap": "application/cap+xml",
+    ".json": "application/json",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except InputError as error:
+        print(f"jiaoying: {error}", file=sys.stderr)
+        return 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from dispatcher.service import run_service
+
+    return run_service(settings_or_exit())
+
+
+def _roster_check(args: argparse.Namespace) -> int:
+    problems = check_roster(args.directory)
+    if problems:
+        print(f"{args.directory}: {len(problems)} problem(s)", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    roster = load_roster(args.directory)
+    print(
+        f"{args.directory}: ok — {len(roster.grids)} grids, {len(roster.persons)} persons, "
+        f"{len(roster.zones)} broadcast zones"
+    )
+    return 0
+
+
+def _policy_check(args: argparse.Namespace) -> int:
+    policy = load_policy(args.file)
+    for level, rules in policy.levels.items():
+        steps = ", ".join(
+            f"{format_duration(step.after)}:"
+            + "+".join(
+                [*step.notify]
+                + (["broadcast"] if step.broadcast else [])
+                + (["supervisor"] if step.escalate else [])
+                + ([step.task] if step.task else [])
+            )
+            for step in rules.steps
+        )
+        print(f"{level.value}: answer within {format_duration(rules.answer_within)}; {steps}")
+    return 0
+
+
+def _parse(args: argparse.Namespace) -> int:
+    body = args.file.read_bytes()
+    content_type = args.content_type or CONTENT_TYPES.get(args.file.suffix.lower(), "")
+    warning = parse_warning(body, content_type)
+    output: dict[str, Any] = {"warning": warning_to_data(warning), "drill": warning.drill}
+    if args.roster is not None:
+        roster = load_roster(args.roster)
+        policy = load_policy(args.policy or settings_or_exit().policy)
+        output["plan"] = describe_plan(plan_alert(warning, roster, policy), roster)
+    json.dump(output, sys.stdout, ensure_ascii=False, indent=2)
+    print()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jiaoying", description="叫应: warning call-and-answer")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the dispatcher")
+    serve.set_defaults(run=_serve)
+
+    roster = commands.add_parser("roster", help="roster tools").add_subparsers(required=True)
+    check = roster.add_parser("check", help="validate a roster directory")
+    check.add_argument("directory", type=Path)
+    check.set_defaults(run=_roster_check)
+
+    policy = commands.add_parser("policy", help="policy tools").add_subparsers(required=True)
+    check = policy.add_parser("check", help="validate a policy file")
+    check.add_argument("file", type=Path)
+    check.set_defaults(run=_policy_check)
+
+    parse = commands.add_parser("parse", help="parse a warning and show who would be called")
+    parse.add_argument("file", type=Path)
+    parse.add_argument("--roster", type=Path, help="roster directory: resolve and plan")
+    parse.add_argument("--policy", type=Path, help="policy file (default: JIAOYING_POLICY)")
+    parse.add_argument("--content-type", help="override the type guessed from the suffix")
+    parse.set_defaults(run=_parse)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
