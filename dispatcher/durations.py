@@ -20,11 +20,18 @@ def parse_duration(text: str) -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
-    """The shortest `1h30m`-style text for `value` (whole seconds)."""
-    seconds = int(value.total_seconds())
-    if seconds == 0:
+    """The shortest `1h30m`-style text for `value`; `parse_duration` reads it back."""
+    total = round(value.total_seconds(), 3)
+    if total == 0:
         return "0s"
-    hours, rest = divmod(seconds, 3600)
+    whole = int(total)
+    hours, rest = divmod(whole, 3600)
     minutes, seconds = divmod(rest, 60)
-    parts = [(hours, "h"), (minutes, "m"), (seconds, "s")]
-    return "".join(f"{number}{unit}" for number, unit in parts if number)
+    fraction = round(total - whole, 3)
+    second_text = f"{seconds + fraction:g}" if fraction else str(seconds)
+    parts = [
+        (str(hours), "h", hours),
+        (str(minutes), "m", minutes),
+        (second_text, "s", seconds + fraction),
+    ]
+    return "".join(f"{text}{unit}" for text, unit, number in parts if number)

@@ -44,6 +44,7 @@ class NoticeKind(StrEnum):
     CANCEL = "cancel"
     CLEAR = "clear"  # 解除: downgraded or all clear
     ESCALATION = "escalation"  # to a supervisor, naming the silent persons
+    DOOR_KNOCK = "door_knock"  # to the assignee of a door-knock task (never from `decide`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from dispatcher.durations import parse_duration
+from dispatcher.durations import format_duration, parse_duration
 from dispatcher.errors import PolicyError
 from dispatcher.model import Level
 
@@ -155,6 +155,11 @@ def parse_policy(text: str, *, source: str = "policy") -> Policy:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         raise PolicyError([f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    return policy_from_data(raw, source=source)
+
+
+def policy_from_data(raw: object, *, source: str = "policy") -> Policy:
+    """Validate an already-decoded policy mapping (YAML, or JSON kept with a warning)."""
     if not isinstance(raw, dict):
         raise PolicyError([f"{source}: expected a mapping of levels (red, orange, yellow, blue)"])
     try:
@@ -172,6 +177,34 @@ def load_policy(path: Path) -> Policy:
     except OSError as exc:
         raise PolicyError([f"{path}: cannot read ({exc.strerror})"]) from None
     return parse_policy(text, source=str(path))
+
+
+def policy_to_data(policy: Policy) -> dict[str, Any]:
+    """The policy as plain data that `policy_from_data` reads back unchanged."""
+    return {level.value: _level_data(policy.for_level(level)) for level in Level}
+
+
+def _level_data(level: LevelPolicy) -> dict[str, Any]:
+    steps: list[dict[str, Any]] = []
+    for step in level.steps:
+        data: dict[str, Any] = {"after": format_duration(step.after)}
+        if step.notify:
+            data["notify"] = list(step.notify)
+        if step.broadcast:
+            data["broadcast"] = True
+        if step.escalate:
+            data["escalate"] = "supervisor"
+        if step.task:
+            data["task"] = step.task
+        if step.unless:
+            data["unless"] = step.unless.value
+        steps.append(data)
+    return {
+        "answer_within": format_duration(level.answer_within),
+        "grid_answer": level.grid_answer.value,
+        "voice_full_message": level.voice_full_message,
+        "steps": steps,
+    }
 
 
 def _level(level: Level, model: _LevelModel) -> LevelPolicy:

@@ -43,7 +43,7 @@ def test_bad_durations_are_refused_with_a_hint(text: str) -> None:
 
 
 def test_duration_formatting_round_trips() -> None:
-    for text in ["0s", "45s", "3m", "1h", "1h30m", "2h5m7s"]:
+    for text in ["0s", "45s", "3m", "1h", "1h30m", "2h5m7s", "1.5s", "4m0.25s"]:
         assert format_duration(parse_duration(text)) == text
 
 
@@ -158,3 +158,10 @@ def test_not_a_policy_at_all(text: str, problem: str) -> None:
 def test_unreadable_file_is_a_policy_error(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="cannot read"):
         load_policy(tmp_path / "missing.yaml")
+
+
+def test_a_policy_kept_as_data_reads_back_unchanged() -> None:
+    from dispatcher.policy import policy_from_data, policy_to_data
+
+    policy = load_policy(EXAMPLES / "policy.yaml")
+    assert policy_from_data(policy_to_data(policy)) == policy

@@ -1,0 +1,79 @@
+"""Building the notice for a claimed send, and keeping it with the claim.
+
+The rendered notice is stored in the attempt row, so a send whose process died can be
+made again exactly as it was claimed, by any replica.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from channels.base import Notice
+from dispatcher.effects import Claim
+from dispatcher.texts import Addressee, Texts, WarningText
+
+AnswerLinks = Callable[[str, str], str | None]
+"""(warning id, person id) → a signed answer URL, or None when links are not configured."""
+
+
+def notice_to_data(notice: Notice) -> dict[str, Any]:
+    data = asdict(notice)
+    data["extra"] = dict(notice.extra)
+    data["valid_until"] = notice.valid_until.isoformat() if notice.valid_until else None
+    return data
+
+
+def notice_from_data(data: dict[str, Any]) -> Notice:
+    fields = dict(data)
+    until = fields.get("valid_until")
+    fields["valid_until"] = datetime.fromisoformat(until) if until else None
+    return Notice(**fields)
+
+
+class NoticeFactory:
+    def __init__(self, texts: Texts, links: AnswerLinks | None = None) -> None:
+        self._texts = texts
+        self._links = links
+
+    def build(
+        self,
+        claim: Claim,
+        *,
+        warning_id: str,
+        warning: WarningText,
+        addressee: Addressee,
+        valid_until: datetime | None,
+        silent: Sequence[str] = (),
+        grid_names: Sequence[str] = (),
+    ) -> Notice:
+        answerable = claim.channel in ("sms", "wechat") and claim.person_id is not None
+        answer_url = (
+            self._links(warning_id, claim.person_id)
+            if answerable and self._links and claim.person_id
+            else None
+        )
+        text = self._texts.render(
+            claim.channel,
+            claim.kind.value,
+            warning=warning,
+            person=addressee,
+            answer_url=answer_url,
+            silent=silent,
+            grid_names=grid_names,
+        )
+        return Notice(
+            key=claim.key,
+            channel=claim.channel,
+            kind=claim.kind.value,
+            address=claim.address,
+            text=text,
+            title=f"{'【演练】' if warning.drill else ''}{warning.event}",
+            warning_id=warning_id,
+            level=warning.level,
+            drill=warning.drill,
+            answer_url=answer_url,
+            valid_until=valid_until,
+        )

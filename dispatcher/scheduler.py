@@ -1,0 +1,343 @@
+"""The scheduler: claims due timers and summons, applies the state machine, hands out sends.
+
+Each batch is one write transaction: claim the due rows, read the snapshots, decide,
+write the decisions, the next timers and the claimed sends — then, after the commit,
+give the sends to the sender. A crash before the commit changes nothing; a crash after
+it leaves claimed sends that `recover` makes again (counted as possible duplicates).
+It sleeps until the next timer is due or something wakes it: no busy loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatcher.effects import (
+    Claim,
+    Effects,
+    RecipientView,
+    address_of,
+    effects_of,
+    reachable_channels,
+)
+from dispatcher.jsonform import parse_json
+from dispatcher.machine import NoticeKind, decide
+from dispatcher.notices import NoticeFactory, notice_to_data
+from dispatcher.policy import LevelPolicy, policy_from_data
+from dispatcher.roster import Roster
+from dispatcher.rosters import RosterBook
+from dispatcher.sender import Order, Sender
+from dispatcher.store.chains import (
+    ChainState,
+    StoredRecipient,
+    add_events,
+    claim_due,
+    claim_sends,
+    load_chains,
+    load_recipients,
+    mark_first_notified,
+    save_decisions,
+)
+from dispatcher.store.db import Database
+from dispatcher.store.escalations import (
+    DueSummons,
+    add_escalations,
+    claim_due_summons,
+    close_summons,
+    join_summons,
+    join_tasks,
+    members_of,
+    task_grids,
+)
+from dispatcher.store.outbox import event_row
+from dispatcher.store.schema import messages, summons, timers
+from dispatcher.texts import Addressee, WarningText
+
+log = structlog.get_logger("jiaoying.scheduler")
+
+
+class Scheduler:
+    def __init__(
+        self,
+        db: Database,
+        rosters: RosterBook,
+        notices: NoticeFactory,
+        sender: Sender,
+        clock: Callable[[], datetime],
+        *,
+        owner: str,
+        batch: int = 500,
+        gather: timedelta = timedelta(seconds=2),
+        idle: float = 5.0,
+    ) -> None:
+        self._db = db
+        self._rosters = rosters
+        self._notices = notices
+        self._sender = sender
+        self._clock = clock
+        self._owner = owner
+        self._batch = batch
+        self._gather = gather
+        self._idle = idle
+        self._wake = asyncio.Event()
+        self._texts: dict[int, WarningText] = {}
+        self._policies: dict[tuple[str, str], LevelPolicy] = {}
+
+    def wake(self) -> None:
+        """Look at the timers now (a warning arrived, an answer or a failure was recorded)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Work until cancelled."""
+        while True:
+            self._wake.clear()
+            if await self.tick():
+                continue
+            await self._sleep()
+
+    async def tick(self) -> int:
+        """Process what is due now; returns how many rows were handled."""
+        return await self._run_summons() + await self._run_timers()
+
+    async def _sleep(self) -> None:
+        async with self._db.reader.connect() as conn:
+            etas = [
+                (await conn.execute(select(func.min(timers.c.eta)))).scalar(),
+                (await conn.execute(select(func.min(summons.c.eta)))).scalar(),
+            ]
+        due = [eta for eta in etas if eta is not None]
+        delay = self._idle
+        if due:
+            delay = min(delay, max(0.0, (min(due) - self._clock()).total_seconds()))
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _run_timers(self) -> int:
+        now = self._clock()
+        async with self._db.writer.begin() as conn:
+            tokens = await claim_due(conn, now, self._batch)
+            if not tokens:
+                return 0
+            stored = await load_recipients(conn, tokens)
+            chains = await load_chains(conn, {r.warning_id for r in stored})
+            orders = await self._decide_all(conn, stored, chains, now)
+        await self._sender.submit(orders)
+        return len(tokens)
+
+    async def _decide_all(
+        self,
+        conn: AsyncConnection,
+        stored: list[StoredRecipient],
+        chains: dict[str, ChainState],
+        now: datetime,
+    ) -> list[Order]:
+        saved, moved, finished, notified = [], [], [], []
+        by_warning: dict[str, list[Effects]] = defaultdict(list)
+        claims: list[tuple[Claim, ChainState, int]] = []
+        events: list[dict[str, Any]] = []
+        for recipient in stored:
+            chain = chains[recipient.warning_id]
+            decision = decide(self._policy(chain), chain.lifecycle, recipient.snapshot, now)
+            roster = await self._rosters.get(conn, chain.roster_id)
+            view = RecipientView(
+                recipient.id,
+                recipient.warning_id,
+                recipient.person_id,
+                recipient.grid_codes,
+                recipient.state,
+            )
+            effects = effects_of(decision, view, roster)
+            by_warning[chain.warning_id].append(effects)
+            claims.extend((c, chain, decision.chain_revision) for c in effects.claims)
+            events.extend(
+                event_row(kind, chain.lifecycle.level, now=now, body=body)
+                for kind, body in effects.events
+            )
+            if any(c.recipient_id for c in effects.claims):
+                notified.append(recipient.id)
+            saved.append(
+                {
+                    "rid": recipient.id,
+                    "state": decision.state.value,
+                    "cursor": decision.cursor,
+                    "escalation": decision.escalation,
+                    "revision": decision.revision,
+                    "chain_revision": decision.chain_revision,
+                }
+            )
+            if decision.next_due is None:
+                finished.append((recipient.id, recipient.token))
+            else:
+                moved.append(
+                    {"rid": recipient.id, "fence": recipient.token, "eta": decision.next_due}
+                )
+        await save_decisions(conn, saved, moved, finished)
+        await mark_first_notified(conn, notified, now)
+        for warning_id, effects_list in by_warning.items():
+            await self._escalate(conn, warning_id, effects_list, now)
+        await add_events(conn, events)
+        return await self._claim(conn, claims, now)
+
+    async def _escalate(
+        self, conn: AsyncConnection, warning_id: str, effects: list[Effects], now: datetime
+    ) -> None:
+        escalations = [row for e in effects for row in e.escalations]
+        tasks = [task for e in effects for task in e.tasks]
+        joins = [join for e in effects for join in e.summons]
+        await add_escalations(conn, warning_id, escalations, now)
+        task_ids = await join_tasks(conn, warning_id, tasks, now)
+        await join_summons(
+            conn, warning_id, joins, task_ids, now=now, gather_until=now + self._gather
+        )
+
+    async def _claim(
+        self,
+        conn: AsyncConnection,
+        claims: list[tuple[Claim, ChainState, int]],
+        now: datetime,
+        summons_id: int | None = None,
+        silent: tuple[str, ...] = (),
+        grid_names: tuple[str, ...] = (),
+    ) -> list[Order]:
+        rows, notices = [], {}
+        for claim, chain, chain_revision in claims:
+            roster = await self._rosters.get(conn, chain.roster_id)
+            notice = self._notices.build(
+                claim,
+                warning_id=chain.warning_id,
+                warning=await self._text(conn, chain),
+                addressee=_addressee(roster, claim),
+                valid_until=chain.lifecycle.expires,
+                silent=silent,
+                grid_names=grid_names,
+            )
+            notices[claim.key] = (notice, claim.recipient_id)
+            rows.append(
+                {
+                    "key": claim.key,
+                    "warning_id": chain.warning_id,
+                    "recipient_id": claim.recipient_id,
+                    "summons_id": summons_id,
+                    "person_id": claim.person_id,
+                    "zone_id": claim.zone_id,
+                    "channel": claim.channel,
+                    "kind": claim.kind.value,
+                    "occasion": claim.occasion,
+                    "chain_revision": chain_revision,
+                    "status": "claimed",
+                    "owner": self._owner,
+                    "resends": 0,
+                    "payload": notice_to_data(notice),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        claimed = await claim_sends(conn, rows)
+        return [
+            Order(attempt_id, notices[key][0], notices[key][1])
+            for key, attempt_id in claimed.items()
+        ]
+
+    async def _run_summons(self) -> int:
+        now = self._clock()
+        orders: list[Order] = []
+        async with self._db.writer.begin() as conn:
+            due = await claim_due_summons(conn, now, self._batch)
+            if not due:
+                return 0
+            chains = await load_chains(conn, {s.warning_id for s in due})
+            for item in due:
+                await close_summons(conn, item.id)
+                orders.extend(await self._summon(conn, item, chains[item.warning_id], now))
+        await self._sender.submit(orders)
+        return len(due)
+
+    async def _summon(
+        self, conn: AsyncConnection, item: DueSummons, chain: ChainState, now: datetime
+    ) -> list[Order]:
+        """One notice to a supervisor naming every still-silent person it is about."""
+        kind = NoticeKind(item.kind)
+        calls_to_act = kind in (NoticeKind.ESCALATION, NoticeKind.DOOR_KNOCK)
+        if calls_to_act and chain.lifecycle.ended:
+            return []
+        roster = await self._rosters.get(conn, chain.roster_id)
+        target = roster.persons.get(item.person_id)
+        if target is None:
+            return []
+        silent: tuple[str, ...] = ()
+        grid_names: tuple[str, ...] = ()
+        if kind is NoticeKind.ESCALATION:
+            members = [m for m in await members_of(conn, item.id) if not m.answered]
+            if not members:
+                return []
+            silent = tuple(_name(roster, m.person_id) for m in members)
+        if kind is NoticeKind.DOOR_KNOCK and item.task_id is not None:
+            grids = await task_grids(conn, item.task_id)
+            grid_names = tuple(roster.grids[c].name if c in roster.grids else c for c in grids)
+        claims = []
+        for channel in reachable_channels(target, item.channels):
+            address = address_of(target, channel)
+            if address is None:
+                continue
+            claims.append(
+                (
+                    Claim(
+                        key=f"s{item.id}:{channel}",
+                        channel=channel,
+                        kind=kind,
+                        occasion=item.occasion,
+                        address=address,
+                        person_id=target.id,
+                    ),
+                    chain,
+                    chain.lifecycle.chain_revision,
+                )
+            )
+        return await self._claim(
+            conn, claims, now, summons_id=item.id, silent=silent, grid_names=grid_names
+        )
+
+    def _policy(self, chain: ChainState) -> LevelPolicy:
+        key = (chain.warning_id, chain.lifecycle.level.value)
+        policy = self._policies.get(key)
+        if policy is None:
+            policy = policy_from_data(chain.policy).for_level(chain.lifecycle.level)
+            self._policies[key] = policy
+        return policy
+
+    async def _text(self, conn: AsyncConnection, chain: ChainState) -> WarningText:
+        text = self._texts.get(chain.current_message_id)
+        if text is None:
+            row = await conn.execute(
+                select(messages.c.parsed).where(messages.c.id == chain.current_message_id)
+            )
+            warning = parse_json(json.dumps(row.scalar_one()).encode())
+            text = self._texts[chain.current_message_id] = WarningText.of(warning)
+        return text
+
+
+def _addressee(roster: Roster, claim: Claim) -> Addressee:
+    if claim.person_id is not None:
+        person = roster.persons.get(claim.person_id)
+        if person is not None:
+            return Addressee(person.name, person.role)
+    if claim.zone_id is not None:
+        for zone in roster.zones:
+            if zone.zone_id == claim.zone_id:
+                return Addressee(zone.name)
+    return Addressee("")
+
+
+def _name(roster: Roster, person_id: str) -> str:
+    person = roster.persons.get(person_id)
+    return person.name if person else person_id

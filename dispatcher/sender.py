@@ -1,0 +1,204 @@
+"""Performing claimed sends: bounded per channel, rate-limited, retried when worth it.
+
+Two retry loops, each with one job: here a short tenacity retry around one provider call,
+on `TransientDeliveryError` only, honouring `retry_after`; above it, the policy's own
+re-notify and escalation steps. The number of sends in flight is bounded (`window`):
+it is also the most that a crash can leave with an unknown outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from aiolimiter import AsyncLimiter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from channels.base import (
+    Channel,
+    DeliveryError,
+    Notice,
+    PermanentDeliveryError,
+    Reason,
+    Status,
+    TransientDeliveryError,
+)
+
+log = structlog.get_logger("jiaoying.sender")
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A claimed send: attempt row `attempt_id`, to perform once."""
+
+    attempt_id: int
+    notice: Notice
+    recipient_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    attempt_id: int
+    recipient_id: int | None
+    channel: str
+    status: str  # sent, delivered, simulated, failed, rejected
+    provider_id: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelLimits:
+    concurrency: int = 50
+    per_second: float = 200.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 4
+    within_seconds: float = 60.0
+    backoff_max: float = 20.0
+
+
+_STATUS = {Status.ACCEPTED: "sent", Status.DELIVERED: "delivered", Status.SIMULATED: "simulated"}
+
+
+class Sender:
+    def __init__(
+        self,
+        channels: Mapping[str, Channel],
+        report: Callable[[SendResult], None],
+        *,
+        limits: Mapping[str, ChannelLimits] | None = None,
+        window: int = 256,
+        retry: RetryPolicy = RetryPolicy(),
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._channels = channels
+        self._report = report
+        self._retry = retry
+        limits = limits or {}
+        self._slots = {
+            name: asyncio.Semaphore(limits.get(name, ChannelLimits()).concurrency)
+            for name in channels
+        }
+        self._rates = {
+            name: AsyncLimiter(limits.get(name, ChannelLimits()).per_second, 1.0)
+            for name in channels
+        }
+        self._window = asyncio.Semaphore(window)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def submit(self, orders: Sequence[Order]) -> None:
+        """Start every order; waits while the in-flight window is full (backpressure)."""
+        for order in orders:
+            await self._window.acquire()
+            task = asyncio.create_task(self._deliver(order))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, grace: float) -> bool:
+        """Wait for the sends in flight; False if some were still running at the deadline."""
+        if not self._tasks:
+            return True
+        _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        return not pending
+
+    async def _deliver(self, order: Order) -> None:
+        notice = order.notice
+        started = time.monotonic()
+        try:
+            result = await self._attempt(order)
+        except PermanentDeliveryError as error:
+            result = self._failed(order, "rejected", error)
+        except TransientDeliveryError as error:
+            result = self._failed(order, "failed", error)
+        except Exception as error:  # a bug in one adapter must not stop the others
+            log.exception("channel adapter crashed", channel=notice.channel, key=notice.key)
+            result = self._failed(
+                order, "failed", DeliveryError(Reason.SERVER_ERROR, type(error).__name__)
+            )
+        finally:
+            self._window.release()
+        self._report(_timed(result, time.monotonic() - started))
+
+    async def _attempt(self, order: Order) -> SendResult:
+        notice = order.notice
+        channel = self._channels.get(notice.channel)
+        if channel is None:
+            raise PermanentDeliveryError(
+                Reason.NO_ADDRESS, f"no {notice.channel} channel configured"
+            )
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientDeliveryError),
+            wait=self._wait,
+            stop=stop_after_attempt(self._retry.attempts)
+            | stop_after_delay(self._retry.within_seconds),
+            reraise=True,
+        )
+        async for try_ in retrying:
+            with try_:
+                async with self._slots[notice.channel], self._rates[notice.channel]:
+                    receipt = await channel.send(notice)
+        return SendResult(
+            attempt_id=order.attempt_id,
+            recipient_id=order.recipient_id,
+            channel=notice.channel,
+            status=_STATUS[receipt.status],
+            provider_id=receipt.provider_id,
+        )
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, TransientDeliveryError) and error.retry_after is not None:
+            return min(error.retry_after, self._retry.within_seconds)
+        jitter = wait_random_exponential(multiplier=0.5, max=self._retry.backoff_max)
+        return float(jitter(state))
+
+    @staticmethod
+    def _failed(order: Order, status: str, error: DeliveryError) -> SendResult:
+        log.warning(
+            "send failed",
+            channel=order.notice.channel,
+            key=order.notice.key,
+            status=status,
+            reason=str(error.reason),
+            detail=error.detail,
+        )
+        return SendResult(
+            attempt_id=order.attempt_id,
+            recipient_id=order.recipient_id,
+            channel=order.notice.channel,
+            status=status,
+            reason=str(error.reason),
+            detail=error.detail[:500],
+        )
+
+
+def _timed(result: SendResult, seconds: float) -> SendResult:
+    return SendResult(
+        attempt_id=result.attempt_id,
+        recipient_id=result.recipient_id,
+        channel=result.channel,
+        status=result.status,
+        provider_id=result.provider_id,
+        reason=result.reason,
+        detail=result.detail,
+        seconds=seconds,
+    )

@@ -1,0 +1,200 @@
+"""The composition root: settings → store → roster and policy → channels → engine → AMQP.
+
+Each dependency is an aiohttp cleanup context, so startup runs in order and shutdown in
+reverse: on SIGTERM the AMQP consumer stops taking warnings first, the scheduler stops
+claiming, the sends in flight drain within the grace period, their results are written,
+and the store closes last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from aiohttp import web
+
+from channels.base import Channel
+from channels.registry import simulated_channels
+from dispatcher.errors import InputError
+from dispatcher.http.auth import SETTINGS
+from dispatcher.http.health import PROBES, healthz, readyz
+from dispatcher.http.ingest import INGESTOR, post_warning
+from dispatcher.http.problems import json_errors
+from dispatcher.ingest import MAX_BODY, Ingestor
+from dispatcher.logs import configure_logging
+from dispatcher.maintenance import Maintenance
+from dispatcher.notices import NoticeFactory
+from dispatcher.policy import Policy, load_policy
+from dispatcher.results import ResultWriter
+from dispatcher.roster import Roster, load_roster
+from dispatcher.rosters import RosterBook
+from dispatcher.scheduler import Scheduler
+from dispatcher.sender import Sender
+from dispatcher.settings import Settings
+from dispatcher.store.db import Database, open_database
+from dispatcher.texts import Texts
+
+log = structlog.get_logger("jiaoying.service")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Engine:
+    """The running parts, shared by the HTTP routes and the background loops."""
+
+    db: Database
+    rosters: RosterBook
+    ingestor: Ingestor
+    scheduler: Scheduler
+    sender: Sender
+    results: ResultWriter
+    maintenance: Maintenance
+    owner: str
+
+
+ENGINE = web.AppKey("engine", Engine)
+MAINTENANCE_INTERVAL = 2.0
+
+
+def build_app(
+    settings: Settings,
+    roster: Roster,
+    policy: Policy,
+    *,
+    clock: Clock = utc_now,
+    channels: Callable[[], dict[str, Channel]] = simulated_channels,
+) -> web.Application:
+    """The service as an aiohttp application; run it with `web.run_app` or a test client."""
+    app = web.Application(client_max_size=MAX_BODY + 1, middlewares=[json_errors])
+    app[SETTINGS] = settings
+    app[PROBES] = {}
+    app.cleanup_ctx.append(_store(settings))
+    app.cleanup_ctx.append(_engine(settings, roster, policy, clock, channels))
+    app.cleanup_ctx.append(_loops(settings))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_post("/v1/warnings", post_warning)
+    return app
+
+
+def _store(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        db = open_database(settings.db_url)
+        await db.create_schema()
+        app[PROBES]["store"] = db.ping
+        app[_DB] = db
+        yield
+        await db.dispose()
+
+    return context
+
+
+_DB = web.AppKey("database", Database)
+
+
+def _engine(
+    settings: Settings,
+    roster: Roster,
+    policy: Policy,
+    clock: Clock,
+    channels: Callable[[], dict[str, Channel]],
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        db = app[_DB]
+        owner = f"{uuid.uuid4().hex[:12]}"
+        rosters = RosterBook(roster)
+        scheduler: Scheduler  # bound below; results wake it when a send fails for good
+        results = ResultWriter(db, clock, on_wake=lambda: scheduler.wake())
+        sender = Sender(channels(), results.put)
+        scheduler = Scheduler(
+            db,
+            rosters,
+            NoticeFactory(Texts(settings.templates_dir)),
+            sender,
+            clock,
+            owner=owner,
+        )
+        maintenance = Maintenance(db, sender, clock, owner=owner)
+        ingestor = Ingestor(db, rosters, policy, clock, on_stored=scheduler.wake)
+        engine = Engine(db, rosters, ingestor, scheduler, sender, results, maintenance, owner)
+        app[ENGINE] = engine
+        app[INGESTOR] = ingestor
+        await maintenance.beat()
+        yield
+
+    return context
+
+
+def _loops(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        engine = app[ENGINE]
+        results = asyncio.create_task(engine.results.run(), name="results")
+        scheduler = asyncio.create_task(engine.scheduler.run(), name="scheduler")
+        upkeep = asyncio.create_task(_upkeep(engine.maintenance), name="maintenance")
+        yield
+        for task in (upkeep, scheduler):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        drained = await engine.sender.drain(settings.shutdown_grace)
+        if not drained:
+            log.warning("shutdown grace ran out with sends in flight; they will be resent")
+        results.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await results
+        if drained:
+            await engine.maintenance.leave()
+
+    return context
+
+
+async def _upkeep(maintenance: Maintenance) -> None:
+    while True:
+        try:
+            await maintenance.beat()
+            await maintenance.recover()
+            await maintenance.close_finished()
+        except Exception:  # upkeep must outlive a passing store error
+            log.exception("maintenance failed; will try again")
+        await asyncio.sleep(MAINTENANCE_INTERVAL)
+
+
+def run_service(settings: Settings) -> int:
+    """Run until SIGTERM or SIGINT; 0 after a clean shutdown, 2 for a bad roster or policy."""
+    configure_logging(settings.log_level)
+    for notice in settings.startup_notices():
+        log.warning(notice)
+    try:
+        roster = load_roster(settings.roster_dir)
+        policy = load_policy(settings.policy)
+    except InputError as error:
+        log.error("cannot start", problem=str(error))
+        return 2
+    log.info(
+        "starting",
+        roster=str(settings.roster_dir),
+        persons=len(roster.persons),
+        grids=len(roster.grids),
+        http=f"{settings.http_host}:{settings.http_port}",
+    )
+    app = build_app(settings, roster, policy)
+    web.run_app(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        shutdown_timeout=settings.shutdown_grace,
+        print=None,
+        access_log=None,
+    )
+    log.info("stopped")
+    return 0

@@ -1,0 +1,244 @@
+"""The scheduler's reads and writes: claim due timers, load snapshots, persist decisions.
+
+All of it runs in one write transaction per batch. PostgreSQL replicas each lock their
+own due rows (`FOR UPDATE SKIP LOCKED`); SQLite's BEGIN IMMEDIATE serialises writers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatcher.lifecycle import Change, Ending, Lifecycle
+from dispatcher.machine import Answer, Attempt, Outcome, Recipient, RecipientState
+from dispatcher.model import Level
+from dispatcher.store.schema import (
+    answers,
+    attempts,
+    outbox,
+    recipients,
+    timers,
+    warnings,
+)
+
+ATTEMPT_OUTCOMES = {
+    "claimed": Outcome.PENDING,
+    "sent": Outcome.PENDING,
+    "delivered": Outcome.DELIVERED,
+    "failed": Outcome.FAILED,
+    "rejected": Outcome.REJECTED,
+    "simulated": Outcome.SIMULATED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ChainState:
+    warning_id: str
+    lifecycle: Lifecycle
+    policy: dict[str, Any]
+    roster_id: str
+    event: str
+    headline: str
+    current_message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecipient:
+    id: int
+    warning_id: str
+    person_id: str
+    grid_codes: tuple[str, ...]
+    state: RecipientState
+    snapshot: Recipient
+    token: int
+
+
+def upsert(conn: AsyncConnection, table: Any) -> Any:
+    """The dialect's INSERT that supports ON CONFLICT."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> dict[int, int]:
+    """Due timers, locked for this transaction: recipient id → fencing token."""
+    query = (
+        select(timers.c.recipient_id, timers.c.token)
+        .where(timers.c.eta <= now)
+        .order_by(timers.c.eta)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return {row.recipient_id: row.token for row in await conn.execute(query)}
+
+
+async def next_eta(conn: AsyncConnection) -> datetime | None:
+    """When the earliest timer is due (None when no chain is waiting)."""
+    eta: datetime | None = (await conn.execute(select(func.min(timers.c.eta)))).scalar()
+    return eta
+
+
+async def load_recipients(conn: AsyncConnection, tokens: dict[int, int]) -> list[StoredRecipient]:
+    ids = list(tokens)
+    answered: dict[int, list[Answer]] = defaultdict(list)
+    for row in await conn.execute(
+        select(answers.c.recipient_id, answers.c.at, answers.c.via, answers.c.chain_revision).where(
+            answers.c.recipient_id.in_(ids)
+        )
+    ):
+        answered[row.recipient_id].append(Answer(row.at, row.via, row.chain_revision))
+    tried: dict[int, list[Attempt]] = defaultdict(list)
+    for row in await conn.execute(
+        select(
+            attempts.c.recipient_id,
+            attempts.c.channel,
+            attempts.c.status,
+            attempts.c.chain_revision,
+        ).where(attempts.c.recipient_id.in_(ids))
+    ):
+        outcome = ATTEMPT_OUTCOMES.get(row.status, Outcome.PENDING)
+        tried[row.recipient_id].append(Attempt(row.channel, outcome, row.chain_revision))
+    stored = []
+    locked = select(recipients).where(recipients.c.id.in_(ids)).with_for_update()
+    for row in await conn.execute(locked):
+        snapshot = Recipient(
+            addresses=frozenset(row.addresses),
+            cursor=row.cursor,
+            escalation=row.escalation,
+            revision=row.revision,
+            chain_revision=row.chain_revision,
+            answers=tuple(answered[row.id]),
+            attempts=tuple(tried[row.id]),
+        )
+        stored.append(
+            StoredRecipient(
+                id=row.id,
+                warning_id=row.warning_id,
+                person_id=row.person_id,
+                grid_codes=tuple(row.grid_codes),
+                state=RecipientState(row.state),
+                snapshot=snapshot,
+                token=tokens[row.id],
+            )
+        )
+    return stored
+
+
+async def load_chains(conn: AsyncConnection, warning_ids: Iterable[str]) -> dict[str, ChainState]:
+    chains = {}
+    for row in await conn.execute(select(warnings).where(warnings.c.id.in_(set(warning_ids)))):
+        lifecycle = Lifecycle(
+            level=Level(row.level),
+            clock_start=row.clock_start,
+            expires=row.expires,
+            drill=row.drill,
+            revision=row.revision,
+            chain_revision=row.chain_revision,
+            change=Change(row.change),
+            ending=Ending(row.ending) if row.ending else None,
+        )
+        chains[row.id] = ChainState(
+            warning_id=row.id,
+            lifecycle=lifecycle,
+            policy=row.policy,
+            roster_id=row.roster_id,
+            event=row.event,
+            headline=row.headline,
+            current_message_id=row.current_message_id,
+        )
+    return chains
+
+
+_SAVE_RECIPIENT = (
+    update(recipients)
+    .where(recipients.c.id == bindparam("rid"))
+    .values(
+        state=bindparam("state"),
+        cursor=bindparam("cursor"),
+        escalation=bindparam("escalation"),
+        revision=bindparam("revision"),
+        chain_revision=bindparam("chain_revision"),
+    )
+)
+_MOVE_TIMER = (
+    update(timers)
+    .where(timers.c.recipient_id == bindparam("rid"), timers.c.token == bindparam("fence"))
+    .values(eta=bindparam("eta"), token=timers.c.token + 1)
+)
+
+
+async def save_decisions(
+    conn: AsyncConnection,
+    saved: Sequence[dict[str, Any]],
+    moved: Sequence[dict[str, Any]],
+    finished: Sequence[tuple[int, int]],
+) -> None:
+    """Persist new recipient state, move timers to their next eta, drop finished ones.
+
+    Every timer write is fenced by the token read at claim time.
+    """
+    if saved:
+        await conn.execute(_SAVE_RECIPIENT, list(saved))
+    if moved:
+        await conn.execute(_MOVE_TIMER, list(moved))
+    for recipient_id, token in finished:
+        await conn.execute(
+            delete(timers).where(timers.c.recipient_id == recipient_id, timers.c.token == token)
+        )
+
+
+async def mark_first_notified(conn: AsyncConnection, ids: Sequence[int], now: datetime) -> None:
+    if ids:
+        await conn.execute(
+            update(recipients)
+            .where(recipients.c.id.in_(ids), recipients.c.first_notified_at.is_(None))
+            .values(first_notified_at=now)
+        )
+
+
+async def claim_sends(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert attempt rows (status `claimed`); returns key → id for the ones new here."""
+    if not rows:
+        return {}
+    statement = (
+        upsert(conn, attempts)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(attempts.c.id, attempts.c.key)
+    )
+    return {row.key: row.id for row in await conn.execute(statement, list(rows))}
+
+
+async def add_events(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(outbox), list(rows))
+
+
+async def mark_delivered(conn: AsyncConnection, recipient_ids: Sequence[int]) -> None:
+    """Show `delivered` for recipients that were only `notified` (never move a state back)."""
+    await conn.execute(
+        update(recipients)
+        .where(recipients.c.id.in_(recipient_ids), recipients.c.state.in_(("pending", "notified")))
+        .values(state=RecipientState.DELIVERED.value)
+    )
+
+
+async def wake_recipients(
+    conn: AsyncConnection, recipient_ids: Sequence[int], now: datetime
+) -> None:
+    """Make these recipients' chains due now, even those whose timers had run out."""
+    if not recipient_ids:
+        return
+    statement = upsert(conn, timers)
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["recipient_id"],
+            set_={"eta": statement.excluded.eta, "token": timers.c.token + 1},
+        ),
+        [{"recipient_id": rid, "eta": now, "token": 0} for rid in sorted(set(recipient_ids))],
+    )

@@ -1,0 +1,275 @@
+"""The tables. SQLAlchemy Core, portable between SQLite (one county) and PostgreSQL (replicas).
+
+Timers are rows, not sleeping coroutines: `timers.eta` says when a recipient's chain must
+be looked at again, and `timers.token` fences a decision against a concurrent answer.
+Every send is an `attempts` row claimed before the provider is called (guarantee 3).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware in, timezone-aware out, stored as UTC (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for big tables.
+Serial = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+roster_snapshots = Table(
+    "roster_snapshots",
+    metadata,
+    Column("id", String(64), primary_key=True),  # sha256 of the canonical roster
+    Column("loaded_at", UTCDateTime, nullable=False),
+    Column("body", JSON, nullable=False),
+)
+
+warnings = Table(
+    "warnings",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("identifier", String(255), nullable=False),
+    Column("sender", String(255), nullable=False),
+    Column("sent", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("headline", Text, nullable=False),
+    Column("level", String(8), nullable=False),
+    Column("drill", Boolean, nullable=False),
+    Column("clock_start", UTCDateTime, nullable=False),
+    Column("expires", UTCDateTime),
+    Column("revision", Integer, nullable=False),
+    Column("chain_revision", Integer, nullable=False),
+    Column("change", String(16), nullable=False),
+    Column("ending", String(16)),
+    Column("current_message_id", Serial),
+    Column("roster_id", String(64), ForeignKey("roster_snapshots.id"), nullable=False),
+    Column("policy", JSON, nullable=False),  # the level policy in force, frozen at ingest
+    Column("grids", JSON, nullable=False),
+    Column("unmatched_areas", JSON, nullable=False),
+    Column("closed_at", UTCDateTime),  # every chain ended: answered, escalated to the end, …
+    Index("ix_warnings_received", "received_at"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("warning_id", String(32), ForeignKey("warnings.id"), nullable=False),
+    Column("sender", String(255), nullable=False),
+    Column("identifier", String(255), nullable=False),
+    Column("sent", UTCDateTime, nullable=False),
+    Column("msg_type", String(8), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("content_type", String(64), nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("parsed", JSON, nullable=False),
+    UniqueConstraint("sender", "identifier", "sent", name="uq_messages_key"),
+    Index("ix_messages_identifier", "identifier"),
+)
+
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("warning_id", String(32), ForeignKey("warnings.id"), nullable=False),
+    Column("person_id", String(64), nullable=False),
+    Column("grid_codes", JSON, nullable=False),
+    Column("addresses", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("cursor", Integer, nullable=False, default=0),
+    Column("escalation", Integer, nullable=False, default=0),
+    Column("revision", Integer, nullable=False, default=0),
+    Column("chain_revision", Integer, nullable=False, default=0),
+    Column("first_notified_at", UTCDateTime),
+    Column("answered_at", UTCDateTime),
+    Column("note", Text),
+    UniqueConstraint("warning_id", "person_id", name="uq_recipients_person"),
+)
+
+timers = Table(
+    "timers",
+    metadata,
+    Column("recipient_id", Serial, ForeignKey("recipients.id"), primary_key=True),
+    Column("eta", UTCDateTime, nullable=False),
+    Column("token", Integer, nullable=False, default=0),
+    Index("ix_timers_eta", "eta"),
+)
+
+summons = Table(
+    "summons",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("warning_id", String(32), ForeignKey("warnings.id"), nullable=False),
+    Column("person_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("occasion", String(32), nullable=False),
+    Column("channels", JSON, nullable=False),
+    Column("batch", Integer, nullable=False),
+    Column("eta", UTCDateTime),  # gathering until eta; NULL once sent
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("answered_at", UTCDateTime),
+    Column("task_id", Serial),
+    UniqueConstraint("warning_id", "person_id", "kind", "occasion", "batch", name="uq_summons"),
+    Index("ix_summons_eta", "eta"),
+)
+
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("warning_id", String(32), ForeignKey("warnings.id"), nullable=False),
+    Column("recipient_id", Serial, ForeignKey("recipients.id"), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("occasion", String(32), nullable=False),
+    Column("target_id", String(64)),  # NULL: the chain has no supervisor at all
+    Column("summons_id", Serial, ForeignKey("summons.id")),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("recipient_id", "occasion", name="uq_escalations_step"),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("warning_id", String(32), ForeignKey("warnings.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("assignee_id", String(64)),
+    Column("occasion", String(32), nullable=False),
+    Column("grid_codes", JSON, nullable=False),
+    Column("status", String(8), nullable=False),  # open / done
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("reported_at", UTCDateTime),
+    Column("report", JSON),
+    UniqueConstraint("warning_id", "assignee_id", "occasion", name="uq_tasks_assignment"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("key", String(160), nullable=False, unique=True),
+    Column("warning_id", String(32), ForeignKey("warnings.id"), nullable=False),
+    Column("recipient_id", Serial, ForeignKey("recipients.id")),
+    Column("summons_id", Serial, ForeignKey("summons.id")),
+    Column("person_id", String(64)),
+    Column("zone_id", String(64)),
+    Column("channel", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("occasion", String(32), nullable=False),
+    Column("chain_revision", Integer, nullable=False, default=0),
+    Column("status", String(16), nullable=False),
+    Column("provider_id", String(128)),
+    Column("error_reason", String(32)),
+    Column("error_detail", Text),
+    Column("owner", String(64)),
+    Column("resends", Integer, nullable=False, default=0),
+    Column("payload", JSON, nullable=False),  # the rendered notice, so a crash can resend it
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_attempts_recipient", "recipient_id"),
+    Index("ix_attempts_provider", "provider_id"),
+    Index("ix_attempts_status", "status"),
+)
+
+answers = Table(
+    "answers",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("warning_id", String(32), ForeignKey("warnings.id"), nullable=False),
+    Column("recipient_id", Serial, ForeignKey("recipients.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("via", String(16), nullable=False),  # sms, voice, link, operator, supervisor, door_knock
+    Column("by", String(64), nullable=False),  # person id, supervisor id or operator token name
+    Column("how", String(32)),
+    Column("chain_revision", Integer, nullable=False),
+    Column("detail", Text),
+    Index("ix_answers_recipient", "recipient_id"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("content_type", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("path", String(255), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("excerpt", LargeBinary, nullable=False),  # the first bytes only: bodies can be hostile
+    Column("sender", String(255)),
+    Column("identifier", String(255)),
+    Column("warning_id", String(32)),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("warning_id", String(32)),
+    Column("recipient_id", Serial),
+    Column("event", String(32), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Index("ix_audit_warning", "warning_id", "id"),
+)
+
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("routing_key", String(64), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime),
+    Index("ix_outbox_pending", "published_at", "id"),
+)

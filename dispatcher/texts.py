@@ -1,0 +1,106 @@
+"""Message texts from the Jinja2 files under `templates/`, which operators edit without code.
+
+One file per language, channel and kind of notice: `zh-CN/sms/alert.j2`. The context is
+small and documented here, so a template author knows what they can use:
+
+- `w`: the warning (`event`, `headline`, `description`, `instruction`, `level`,
+  `level_cn`, `drill`, `all_clear`, `sender_name`, `areas`);
+- `person`: the addressee (`name`, `role`);
+- `answer_url`: the signed answer link, or None;
+- `silent`, `silent_names`: for an escalation, the persons who have not answered;
+- `grid_names`: for a door-knock task, the grids to visit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from dispatcher.model import Warning
+
+DEFAULT_LANGUAGE = "zh-CN"
+
+
+@dataclass(frozen=True, slots=True)
+class WarningText:
+    """What templates may say about a warning."""
+
+    event: str
+    headline: str
+    description: str
+    instruction: str
+    level: str
+    level_cn: str
+    drill: bool
+    all_clear: bool
+    sender_name: str
+    areas: str
+
+    @classmethod
+    def of(cls, warning: Warning) -> WarningText:
+        info = warning.primary
+        level = warning.level
+        return cls(
+            event=info.event,
+            headline=info.headline,
+            description=info.description,
+            instruction=info.instruction,
+            level=level.value if level else "",
+            level_cn=level.chinese if level else "",
+            drill=warning.drill,
+            all_clear=warning.all_clear,
+            sender_name=info.sender_name,
+            areas="、".join(dict.fromkeys(area.description for area in info.areas)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Addressee:
+    name: str
+    role: str = ""
+
+
+def fit(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, with an ellipsis when cut (SMS segments cost money)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Texts:
+    def __init__(self, directory: Path) -> None:
+        self._env = Environment(
+            loader=FileSystemLoader(str(directory)),
+            undefined=StrictUndefined,
+            # Plain text, never HTML: TwiML and JSON are escaped by their own builders.
+            autoescape=False,  # noqa: S701
+            keep_trailing_newline=False,
+        )
+        self._env.filters["fit"] = fit
+
+    def render(
+        self,
+        channel: str,
+        kind: str,
+        *,
+        warning: WarningText,
+        person: Addressee,
+        answer_url: str | None = None,
+        silent: Sequence[str] = (),
+        grid_names: Sequence[str] = (),
+        language: str = DEFAULT_LANGUAGE,
+    ) -> str:
+        """The text for one notice; raises jinja2.TemplateNotFound for a missing template."""
+        template = self._env.get_template(f"{language}/{channel}/{kind}.j2")
+        context: dict[str, Any] = {
+            "w": warning,
+            "person": person,
+            "answer_url": answer_url,
+            "silent": list(silent),
+            "silent_names": "、".join(silent),
+            "grid_names": "、".join(grid_names),
+        }
+        return template.render(context).strip()

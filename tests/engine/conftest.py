@@ -1,0 +1,106 @@
+"""A running jiaoying (real SQLite store, real scheduler) with recording channels."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
+
+from channels.base import Channel
+from channels.registry import CHANNEL_NAMES
+from dispatcher.cap import parse_cap
+from dispatcher.ingest_format import parse_warning
+from dispatcher.jsonform import warning_to_data
+from dispatcher.policy import load_policy
+from dispatcher.restamp import restamp
+from dispatcher.roster import Roster, load_roster
+from dispatcher.service import ENGINE, build_app
+from dispatcher.settings import load_settings
+from dispatcher.store.db import Database
+from tests.fakes import RecordingChannel
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+TOKEN = "ops-token-0123456789abcdef"
+ALERT_SENT = parse_cap((EXAMPLES / "warnings/red-rainstorm.xml").read_bytes()).sent
+
+
+@dataclass
+class Jiaoying:
+    client: TestClient[Any, Any]
+    channels: dict[str, RecordingChannel]
+    roster: Roster
+    shift: timedelta
+
+    @property
+    def db(self) -> Database:
+        return self.client.server.app[ENGINE].db
+
+    async def post(self, example: str, *, expect: int = 202) -> dict[str, Any]:
+        """Post an example warning, moved in time so that the red alert is sent now."""
+        path = EXAMPLES / "warnings" / example
+        content_type = "application/json" if path.suffix == ".json" else "application/cap+xml"
+        data = warning_to_data(parse_warning(path.read_bytes(), content_type))
+        response = await self.client.post(
+            "/v1/warnings",
+            data=json.dumps(restamp(data, self.shift)),
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        )
+        body: dict[str, Any] = await response.json()
+        assert response.status == expect, body
+        return body
+
+    async def rows(self, sql: str, **params: Any) -> list[Any]:
+        async with self.db.reader.connect() as conn:
+            return list((await conn.execute(text(sql), params)).all())
+
+    def sent(self, channel: str, kind: str | None = None) -> list[Any]:
+        return [n for n in self.channels[channel].sent if kind is None or n.kind == kind]
+
+
+async def eventually(check: Callable[[], Any], within: float = 5.0) -> Any:
+    """Wait until `check()` (sync or async) returns something truthy; fail after `within` s."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within}s: {check}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def jiaoying(tmp_path: Path) -> AsyncIterator[Jiaoying]:
+    settings = load_settings(
+        {
+            "JIAOYING_DB_URL": f"sqlite+aiosqlite:///{tmp_path}/jiaoying.db",
+            "JIAOYING_API_TOKENS": f"ops:{TOKEN}",
+        }
+    )
+    roster = load_roster(EXAMPLES / "roster")
+    policy = load_policy(ROOT / "tests/data/fast-policy.yaml")
+    channels = {name: RecordingChannel(name) for name in CHANNEL_NAMES}
+
+    def make_channels() -> dict[str, Channel]:
+        return dict(channels)
+
+    app = build_app(settings, roster, policy, channels=make_channels)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    shift = datetime.now(UTC).replace(microsecond=0) - ALERT_SENT
+    try:
+        yield Jiaoying(client, channels, roster, shift)
+    finally:
+        await client.close()
