@@ -12,8 +12,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/jiaoying parse examples/warnings/red-rainstorm.xml --roster examples/roster --policy examples/policy.yaml
+# The service on its embedded defaults: SQLite under var/, the example roster and policy,
+# every channel in simulate mode. A local API token is made once, in var/dev-token.
+run: $(STAMP) var/dev-token
+	JIAOYING_API_TOKENS="dev:$$(cat var/dev-token)" $(BIN)/jiaoying serve
+
+var/dev-token:
+	@mkdir -p var
+	@$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(24))" > $@
+	@chmod 600 $@
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

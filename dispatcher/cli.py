@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ from dispatcher.jsonform import warning_to_data
 from dispatcher.plan import plan_alert
 from dispatcher.policy import load_policy
 from dispatcher.preview import describe_plan
+from dispatcher.restamp import restamp, shift_to
 from dispatcher.roster import check_roster, load_roster
 from dispatcher.settings import settings_or_exit
 
@@ -95,6 +100,63 @@ def _parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _post(args: argparse.Namespace) -> int:
+    body = args.file.read_bytes()
+    content_type = args.content_type or CONTENT_TYPES.get(args.file.suffix.lower(), "")
+    if args.restamp or args.shift is not None:
+        warning = parse_warning(body, content_type)
+        shift = (
+            timedelta(seconds=args.shift)
+            if args.shift is not None
+            else shift_to(warning.sent, datetime.now(UTC))
+        )
+        body = json.dumps(restamp(warning_to_data(warning), shift), ensure_ascii=False).encode()
+        content_type = "application/json"
+        print(
+            f"restamped by {int(shift.total_seconds())} s "
+            f"(post its updates with --shift {int(shift.total_seconds())})",
+            file=sys.stderr,
+        )
+    status, answer = _call(args, "POST", "/v1/warnings", body, content_type)
+    print(json.dumps(answer, ensure_ascii=False, indent=2))
+    return 0 if status < 300 else 1
+
+
+def _status(args: argparse.Namespace) -> int:
+    status, answer = _call(args, "GET", f"/v1/warnings/{args.warning_id}")
+    print(json.dumps(answer, ensure_ascii=False, indent=2))
+    return 0 if status < 300 else 1
+
+
+def _call(
+    args: argparse.Namespace,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    content_type: str = "",
+) -> tuple[int, Any]:
+    token = args.token or os.environ.get("JIAOYING_TOKEN") or _dev_token()
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    request = urllib.request.Request(  # noqa: S310 - the operator names the URL
+        args.url.rstrip("/") + path, data=body, headers=headers, method=method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+    except urllib.error.URLError as error:
+        raise InputError(f"cannot reach {args.url}: {error.reason}") from None
+
+
+def _dev_token() -> str:
+    """The token `make run` generated for this checkout, if any."""
+    path = Path("var/dev-token")
+    return path.read_text(encoding="utf-8").strip() if path.exists() else ""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jiaoying", description="叫应: warning call-and-answer")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -118,6 +180,20 @@ def _parser() -> argparse.ArgumentParser:
     parse.add_argument("--policy", type=Path, help="policy file (default: JIAOYING_POLICY)")
     parse.add_argument("--content-type", help="override the type guessed from the suffix")
     parse.set_defaults(run=_parse)
+
+    post = commands.add_parser("post", help="post a warning to a running jiaoying")
+    post.add_argument("file", type=Path)
+    post.add_argument("--content-type", help="override the type guessed from the suffix")
+    when = post.add_mutually_exclusive_group()
+    when.add_argument("--restamp", action="store_true", help="move the warning to now")
+    when.add_argument("--shift", type=int, help="move every timestamp by this many seconds")
+    status = commands.add_parser("status", help="a warning's progress")
+    status.add_argument("warning_id")
+    for command in (post, status):
+        command.add_argument("--url", default="http://127.0.0.1:8080")
+        command.add_argument("--token", help="API token (default: $JIAOYING_TOKEN, var/dev-token)")
+    post.set_defaults(run=_post)
+    status.set_defaults(run=_status)
     return parser
 
 

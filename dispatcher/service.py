@@ -25,6 +25,7 @@ from dispatcher.http.auth import SETTINGS
 from dispatcher.http.health import PROBES, healthz, readyz
 from dispatcher.http.ingest import INGESTOR, post_warning
 from dispatcher.http.problems import json_errors
+from dispatcher.http.status import CLOCK, READER, get_warning
 from dispatcher.ingest import MAX_BODY, Ingestor
 from dispatcher.logs import configure_logging
 from dispatcher.maintenance import Maintenance
@@ -77,6 +78,7 @@ def build_app(
     """The service as an aiohttp application; run it with `web.run_app` or a test client."""
     app = web.Application(client_max_size=MAX_BODY + 1, middlewares=[json_errors])
     app[SETTINGS] = settings
+    app[CLOCK] = clock
     app[PROBES] = {}
     app.cleanup_ctx.append(_store(settings))
     app.cleanup_ctx.append(_engine(settings, roster, policy, clock, channels))
@@ -84,6 +86,7 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_post("/v1/warnings", post_warning)
+    app.router.add_get("/v1/warnings/{warning_id}", get_warning)
     return app
 
 
@@ -93,6 +96,7 @@ def _store(settings: Settings) -> Callable[[web.Application], AsyncIterator[None
         await db.create_schema()
         app[PROBES]["store"] = db.ping
         app[_DB] = db
+        app[READER] = db
         yield
         await db.dispose()
 
