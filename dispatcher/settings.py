@@ -50,7 +50,7 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # credentials is a typo, and silently simulating would look like "nobody answered".
 _CREDENTIAL_GROUPS: dict[str, tuple[str, ...]] = {
     "Twilio": ("twilio_account_sid", "twilio_auth_token", "twilio_from"),
-    "WeChat": ("wechat_appid", "wechat_secret", "wechat_template_id"),
+    "WeChat": ("wechat_appid", "wechat_secret", "wechat_template_id", "wechat_token"),
     "broadcast": ("broadcast_url", "broadcast_token"),
 }
 _URL_FIELDS = frozenset(
@@ -140,6 +140,7 @@ class Settings(BaseSettings):
     wechat_appid: str | None = None
     wechat_secret: SecretStr | None = None
     wechat_template_id: str | None = None
+    wechat_token: SecretStr | None = None  # the server token WeChat signs its callbacks with
     wechat_api_base: str = "https://api.weixin.qq.com"
     broadcast_url: str | None = None
     broadcast_token: SecretStr | None = None

@@ -179,6 +179,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "wechat_appid": _parse_word,
     "wechat_secret": _parse_word,
     "wechat_template_id": _parse_word,
+    "wechat_token": _parse_word,
     "wechat_api_base": _parse_http_url,
     "broadcast_url": _parse_http_url,
     "broadcast_token": _parse_word,

@@ -23,6 +23,7 @@ LINK_SECRET = "link-secret-" + "k" * 32
 TWILIO_SID = "AC" + "0123456789abcdef" * 2
 TWILIO_TOKEN = "twilio-auth-token-9f8e7d6c"
 WECHAT_SECRET = "wechat-secret-5a4b3c2d"
+WECHAT_TOKEN = "wechat-callback-token-77aa"
 BROADCAST_TOKEN = "broadcast-token-1a2b3c4d"
 SECRETS = (
     AMQP_PASSWORD,
@@ -32,6 +33,7 @@ SECRETS = (
     LINK_SECRET,
     TWILIO_TOKEN,
     WECHAT_SECRET,
+    WECHAT_TOKEN,
     BROADCAST_TOKEN,
 )
 
@@ -61,6 +63,7 @@ def full_env(tmp_path: Path) -> dict[str, str]:
         "JIAOYING_WECHAT_APPID": "wx0123456789abcdef",
         "JIAOYING_WECHAT_SECRET": WECHAT_SECRET,
         "JIAOYING_WECHAT_TEMPLATE_ID": "tpl-red-warning",
+        "JIAOYING_WECHAT_TOKEN": WECHAT_TOKEN,
         "JIAOYING_WECHAT_API_BASE": "http://127.0.0.1:9002",
         "JIAOYING_BROADCAST_URL": "https://broadcast.example.cn/api",
         "JIAOYING_BROADCAST_TOKEN": BROADCAST_TOKEN,
@@ -292,8 +295,11 @@ def test_a_presented_token_is_matched_to_its_name(full_env: dict[str, str]) -> N
             {"TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TWILIO_FROM": "+12025550123"},
             ["TWILIO_ACCOUNT_SID"],
         ),
-        ({"WECHAT_SECRET": WECHAT_SECRET}, ["WECHAT_APPID", "WECHAT_TEMPLATE_ID"]),
-        ({"WECHAT_APPID": "wx0123456789abcdef"}, ["WECHAT_SECRET", "WECHAT_TEMPLATE_ID"]),
+        ({"WECHAT_SECRET": WECHAT_SECRET}, ["WECHAT_APPID", "WECHAT_TEMPLATE_ID", "WECHAT_TOKEN"]),
+        (
+            {"WECHAT_APPID": "wx0123456789abcdef"},
+            ["WECHAT_SECRET", "WECHAT_TEMPLATE_ID", "WECHAT_TOKEN"],
+        ),
         ({"BROADCAST_URL": "https://broadcast.example.cn"}, ["BROADCAST_TOKEN"]),
         ({"BROADCAST_TOKEN": BROADCAST_TOKEN}, ["BROADCAST_URL"]),
     ],

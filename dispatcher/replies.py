@@ -1,0 +1,156 @@
+"""What comes back from providers and people, applied to the store.
+
+The HTTP callbacks authenticate a report (provider signature, signed link) and then call
+one of these; nothing here trusts a caller to say who they are.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+from sqlalchemy import select
+
+from channels.base import Notice
+from dispatcher.notices import notice_from_data
+from dispatcher.rosters import RosterBook
+from dispatcher.store.answers import Closed, record_answer
+from dispatcher.store.db import Database
+from dispatcher.store.reports import add_note, find_attempt, open_warnings_for, record_delivery
+from dispatcher.store.schema import attempts
+
+log = structlog.get_logger("jiaoying.replies")
+
+ANSWER_WORDS = frozenset({"1", "收到", "确认", "已收到", "ok", "确认收到", "收到了"})
+
+
+def is_answer(text: str) -> bool:
+    """True for a reply that means "received" (`1`, `收到`, `确认`, `已收到`, `ok` …),
+    in any case, width or punctuation: ` OK! `, `１`, `收到。` all count."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    kept = "".join(
+        char for char in folded if not unicodedata.category(char).startswith(("P", "S", "Z", "C"))
+    )
+    return kept in ANSWER_WORDS
+
+
+class Replies:
+    def __init__(
+        self,
+        db: Database,
+        rosters: RosterBook,
+        clock: Callable[[], datetime],
+        wake: Callable[[], None],
+    ) -> None:
+        self._db = db
+        self._rosters = rosters
+        self._clock = clock
+        self._wake = wake
+
+    async def delivery(
+        self,
+        *,
+        key: str | None = None,
+        provider_id: str | None = None,
+        status: str,
+        reason: str | None = None,
+        detail: str | None = None,
+    ) -> bool:
+        """Record a delivery report for a send (by our key, else the provider's id).
+
+        Returns False for an unknown send or a report that would move it backwards.
+        """
+        async with self._db.writer.begin() as conn:
+            notice = await find_attempt(conn, key=key, provider_id=provider_id)
+            if notice is None:
+                return False
+            moved = await record_delivery(
+                conn,
+                notice,
+                status,
+                at=self._clock(),
+                provider_id=provider_id,
+                reason=reason,
+                detail=detail,
+            )
+        if moved and status == "rejected":
+            self._wake()
+        return moved
+
+    async def notice(self, key: str) -> Notice | None:
+        """The notice as it was claimed for send `key` (what a voice call reads out)."""
+        async with self._db.reader.connect() as conn:
+            row = await conn.execute(select(attempts.c.payload).where(attempts.c.key == key))
+            payload = row.scalar_one_or_none()
+        return None if payload is None else notice_from_data(payload)
+
+    async def answer_send(self, key: str, *, via: str, detail: str | None = None) -> Closed | None:
+        """The addressee of send `key` answered it (key 1 on that very call)."""
+        async with self._db.writer.begin() as conn:
+            notice = await find_attempt(conn, key=key)
+            if notice is None or notice.person_id is None:
+                return None
+            closed = await record_answer(
+                conn,
+                warning_id=notice.warning_id,
+                person_id=notice.person_id,
+                via=via,
+                by=notice.person_id,
+                at=self._clock(),
+                detail=detail,
+            )
+        self._after(closed)
+        return closed
+
+    async def answer_person(
+        self, warning_id: str, person_id: str, *, via: str, by: str, how: str | None = None
+    ) -> Closed:
+        """`person_id` answered `warning_id` (signed link, or an operator's entry by `by`)."""
+        async with self._db.writer.begin() as conn:
+            closed = await record_answer(
+                conn,
+                warning_id=warning_id,
+                person_id=person_id,
+                via=via,
+                by=by,
+                how=how,
+                at=self._clock(),
+            )
+        self._after(closed)
+        return closed
+
+    async def text_from(self, phone: str, text: str) -> list[Closed]:
+        """An SMS from `phone` (E.164): an answer to every open warning of its owner(s),
+        or, when it is not an answer word, a note on each of those warnings."""
+        persons = [p.id for p in self._rosters.current.persons.values() if p.phone == phone]
+        now = self._clock()
+        closed: list[Closed] = []
+        async with self._db.writer.begin() as conn:
+            for person_id in persons:
+                for warning_id in await open_warnings_for(conn, person_id):
+                    if is_answer(text):
+                        closed.append(
+                            await record_answer(
+                                conn,
+                                warning_id=warning_id,
+                                person_id=person_id,
+                                via="sms",
+                                by=person_id,
+                                at=now,
+                                detail=text[:200],
+                            )
+                        )
+                    else:
+                        await add_note(conn, warning_id, person_id, text, now)
+        for item in closed:
+            self._after(item)
+        log.info(
+            "sms reply", persons=len(persons), answered=sum(bool(c.recipient_ids) for c in closed)
+        )
+        return closed
+
+    def _after(self, closed: Closed) -> None:
+        if closed.recipient_ids:
+            self._wake()

@@ -1,0 +1,136 @@
+"""What providers and people report back: delivery reports, answers, notes.
+
+Reports can arrive twice, late, or out of order (a delivery report before the send's own
+result). A status only ever moves forward, so a late `sent` never hides `delivered`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatcher.store.chains import mark_delivered, wake_recipients
+from dispatcher.store.schema import attempts, escalations, recipients, summons, warnings
+
+# How far along a send is; a report may only move it to a higher rank.
+_RANK = {"claimed": 0, "sent": 1, "simulated": 1, "failed": 2, "rejected": 2, "delivered": 3}
+OPEN_STATES = ("pending", "notified", "delivered", "unreachable")
+
+
+@dataclass(frozen=True, slots=True)
+class SentNotice:
+    """A stored send, as a report about it needs it."""
+
+    id: int
+    key: str
+    warning_id: str
+    recipient_id: int | None
+    summons_id: int | None
+    person_id: str | None
+    channel: str
+    kind: str
+    status: str
+    provider_id: str | None
+
+
+async def find_attempt(
+    conn: AsyncConnection, *, key: str | None = None, provider_id: str | None = None
+) -> SentNotice | None:
+    """The send with jiaoying's `key` (preferred) or the provider's id."""
+    if key is None and provider_id is None:
+        return None
+    where = attempts.c.key == key if key is not None else attempts.c.provider_id == provider_id
+    row = (await conn.execute(select(attempts).where(where).limit(1))).one_or_none()
+    if row is None:
+        return None
+    return SentNotice(
+        id=row.id,
+        key=row.key,
+        warning_id=row.warning_id,
+        recipient_id=row.recipient_id,
+        summons_id=row.summons_id,
+        person_id=row.person_id,
+        channel=row.channel,
+        kind=row.kind,
+        status=row.status,
+        provider_id=row.provider_id,
+    )
+
+
+async def record_delivery(
+    conn: AsyncConnection,
+    notice: SentNotice,
+    status: str,
+    *,
+    at: datetime,
+    provider_id: str | None = None,
+    reason: str | None = None,
+    detail: str | None = None,
+) -> bool:
+    """Move the send to `status` if that is further along; returns whether it moved.
+
+    A send to a person that failed for good wakes their chain, so the machine can
+    escalate at once when no channel is left.
+    """
+    if _RANK.get(status, -1) <= _RANK.get(notice.status, -1):
+        return False
+    values: dict[str, object] = {"status": status, "updated_at": at}
+    if provider_id is not None:
+        values["provider_id"] = provider_id
+    if reason is not None:
+        values["error_reason"] = reason
+        values["error_detail"] = (detail or "")[:500]
+    await conn.execute(update(attempts).where(attempts.c.id == notice.id).values(**values))
+    if notice.recipient_id is not None:
+        if status == "delivered":
+            await mark_delivered(conn, [notice.recipient_id])
+        elif status == "rejected":
+            await wake_recipients(conn, [notice.recipient_id], at)
+    return True
+
+
+async def open_warnings_for(conn: AsyncConnection, person_id: str) -> list[str]:
+    """Warnings this person may answer now: as a silent recipient, or as a supervisor who was
+    called about silent persons who are still silent. Oldest first."""
+    own = select(recipients.c.warning_id).where(
+        recipients.c.person_id == person_id, recipients.c.state.in_(OPEN_STATES)
+    )
+    summoned = (
+        select(escalations.c.warning_id)
+        .join(recipients, recipients.c.id == escalations.c.recipient_id)
+        .join(summons, summons.c.id == escalations.c.summons_id)
+        .where(
+            escalations.c.target_id == person_id,
+            summons.c.eta.is_(None),
+            recipients.c.state.in_(OPEN_STATES),
+        )
+    )
+    rows = await conn.execute(
+        select(warnings.c.id)
+        .where(or_(warnings.c.id.in_(own), warnings.c.id.in_(summoned)))
+        .where(warnings.c.ending.is_(None))
+        .order_by(warnings.c.received_at)
+    )
+    return [row.id for row in rows]
+
+
+async def add_note(
+    conn: AsyncConnection, warning_id: str, person_id: str, text: str, at: datetime
+) -> bool:
+    """Keep a reply that is not an answer (e.g. "已转移群众20人") on the person's recipient."""
+    row = (
+        await conn.execute(
+            select(recipients.c.id, recipients.c.note).where(
+                recipients.c.warning_id == warning_id, recipients.c.person_id == person_id
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return False
+    line = f"{at.isoformat(timespec='seconds')} {text.strip()[:500]}"
+    note = f"{row.note}\n{line}" if row.note else line
+    await conn.execute(update(recipients).where(recipients.c.id == row.id).values(note=note))
+    return True
