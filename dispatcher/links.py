@@ -24,9 +24,10 @@ _MAC_BYTES = 10  # 80 bits: forging one needs ~2**79 tries against a rate-limite
 class BadLink(Exception):
     """The token is malformed, forged, or expired; `reason` is safe to show."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, expired: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.expired = expired
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +65,10 @@ class AnswerLinks:
             raise BadLink("这个链接无效")
         kind, row_id, minutes = _LAYOUT.unpack(payload)
         expires = datetime.fromtimestamp(minutes * 60, UTC)
-        if now >= expires or kind not in (b"r", b"s"):
-            raise BadLink("这个链接已过期")
+        if kind not in (b"r", b"s"):
+            raise BadLink("这个链接无效")
+        if now >= expires:
+            raise BadLink("这个链接已过期", expired=True)
         return LinkTarget("r" if kind == b"r" else "s", row_id, expires)
 
     def _mac(self, payload: bytes) -> bytes:

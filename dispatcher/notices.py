@@ -6,17 +6,15 @@ made again exactly as it was claimed, by any replica.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from channels.base import Notice
 from dispatcher.effects import Claim
+from dispatcher.links import AnswerLinks, Target, link_expiry
 from dispatcher.texts import Addressee, Texts, WarningText
-
-AnswerLinks = Callable[[str, str], str | None]
-"""(warning id, person id) → a signed answer URL, or None when links are not configured."""
 
 
 def notice_to_data(notice: Notice) -> dict[str, Any]:
@@ -33,10 +31,16 @@ def notice_from_data(data: dict[str, Any]) -> Notice:
     return Notice(**fields)
 
 
+ANSWERABLE_BY_LINK = ("sms", "wechat")
+
+
 class NoticeFactory:
-    def __init__(self, texts: Texts, links: AnswerLinks | None = None) -> None:
+    def __init__(
+        self, texts: Texts, links: AnswerLinks | None, clock: Callable[[], datetime]
+    ) -> None:
         self._texts = texts
         self._links = links
+        self._clock = clock
 
     def build(
         self,
@@ -46,15 +50,16 @@ class NoticeFactory:
         warning: WarningText,
         addressee: Addressee,
         valid_until: datetime | None,
+        link: tuple[Target, int] | None = None,
         silent: Sequence[str] = (),
         grid_names: Sequence[str] = (),
+        extra: Mapping[str, str] | None = None,
     ) -> Notice:
-        answerable = claim.channel in ("sms", "wechat") and claim.person_id is not None
-        answer_url = (
-            self._links(warning_id, claim.person_id)
-            if answerable and self._links and claim.person_id
-            else None
-        )
+        """The notice for `claim`; `link` names what its answer link answers for."""
+        answer_url = None
+        if self._links and link and claim.channel in ANSWERABLE_BY_LINK:
+            expiry = link_expiry(valid_until, self._clock())
+            answer_url = self._links.url(link[0], link[1], expiry)
         text = self._texts.render(
             claim.channel,
             claim.kind.value,
@@ -76,4 +81,5 @@ class NoticeFactory:
             drill=warning.drill,
             answer_url=answer_url,
             valid_until=valid_until,
+            extra=dict(extra or {}),
         )

@@ -14,11 +14,19 @@ import structlog
 from sqlalchemy import select
 
 from channels.base import Notice
+from dispatcher.links import LinkTarget
 from dispatcher.notices import notice_from_data
 from dispatcher.rosters import RosterBook
 from dispatcher.store.answers import Closed, record_answer
 from dispatcher.store.db import Database
-from dispatcher.store.reports import add_note, find_attempt, open_warnings_for, record_delivery
+from dispatcher.store.reports import (
+    LinkSubject,
+    add_note,
+    find_attempt,
+    link_subject,
+    open_warnings_for,
+    record_delivery,
+)
 from dispatcher.store.schema import attempts
 
 log = structlog.get_logger("jiaoying.replies")
@@ -120,6 +128,27 @@ class Replies:
             )
         self._after(closed)
         return closed
+
+    async def link_subject(self, target: LinkTarget) -> LinkSubject | None:
+        async with self._db.reader.connect() as conn:
+            return await link_subject(conn, target.kind, target.id)
+
+    async def answer_link(self, target: LinkTarget) -> LinkSubject | None:
+        """The addressee of a genuine answer link pressed 收到 on its page."""
+        async with self._db.writer.begin() as conn:
+            subject = await link_subject(conn, target.kind, target.id)
+            if subject is None:
+                return None
+            closed = await record_answer(
+                conn,
+                warning_id=subject.warning_id,
+                person_id=subject.person_id,
+                via="link",
+                by=subject.person_id,
+                at=self._clock(),
+            )
+        self._after(closed)
+        return subject
 
     async def text_from(self, phone: str, text: str) -> list[Closed]:
         """An SMS from `phone` (E.164): an answer to every open warning of its owner(s),

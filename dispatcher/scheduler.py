@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -29,7 +28,8 @@ from dispatcher.effects import (
     effects_of,
     reachable_channels,
 )
-from dispatcher.jsonform import parse_json
+from dispatcher.jsonform import warning_from_data
+from dispatcher.links import Target
 from dispatcher.machine import NoticeKind, decide
 from dispatcher.notices import NoticeFactory, notice_to_data
 from dispatcher.policy import LevelPolicy, policy_from_data
@@ -212,14 +212,22 @@ class Scheduler:
         rows, notices = [], {}
         for claim, chain, chain_revision in claims:
             roster = await self._rosters.get(conn, chain.roster_id)
+            link: tuple[Target, int] | None = None
+            if summons_id is not None:
+                link = ("s", summons_id)
+            elif claim.recipient_id is not None:
+                link = ("r", claim.recipient_id)
+            full_message = claim.channel == "voice" and self._policy(chain).voice_full_message
             notice = self._notices.build(
                 claim,
                 warning_id=chain.warning_id,
                 warning=await self._text(conn, chain),
                 addressee=_addressee(roster, claim),
                 valid_until=chain.lifecycle.expires,
+                link=link,
                 silent=silent,
                 grid_names=grid_names,
+                extra={"full_message": "1"} if full_message else None,
             )
             notices[claim.key] = (notice, claim.recipient_id)
             rows.append(
@@ -321,7 +329,7 @@ class Scheduler:
             row = await conn.execute(
                 select(messages.c.parsed).where(messages.c.id == chain.current_message_id)
             )
-            warning = parse_json(json.dumps(row.scalar_one()).encode())
+            warning = warning_from_data(row.scalar_one())
             text = self._texts[chain.current_message_id] = WarningText.of(warning)
         return text
 

@@ -21,16 +21,20 @@ from aiohttp import web
 from channels.base import Channel
 from channels.registry import simulated_channels
 from dispatcher.errors import InputError
+from dispatcher.http.answer_page import add_answer_routes
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.health import PROBES, healthz, readyz
 from dispatcher.http.ingest import INGESTOR, post_warning
+from dispatcher.http.keys import REPLIES
 from dispatcher.http.problems import json_errors
 from dispatcher.http.status import CLOCK, READER, get_warning
 from dispatcher.ingest import MAX_BODY, Ingestor
+from dispatcher.links import AnswerLinks
 from dispatcher.logs import configure_logging
 from dispatcher.maintenance import Maintenance
 from dispatcher.notices import NoticeFactory
 from dispatcher.policy import Policy, load_policy
+from dispatcher.replies import Replies
 from dispatcher.results import ResultWriter
 from dispatcher.roster import Roster, load_roster
 from dispatcher.rosters import RosterBook
@@ -87,6 +91,7 @@ def build_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_post("/v1/warnings", post_warning)
     app.router.add_get("/v1/warnings/{warning_id}", get_warning)
+    add_answer_routes(app, _links(settings), str(settings.templates_dir), clock)
     return app
 
 
@@ -123,13 +128,14 @@ def _engine(
         scheduler = Scheduler(
             db,
             rosters,
-            NoticeFactory(Texts(settings.templates_dir)),
+            NoticeFactory(Texts(settings.templates_dir), _links(settings), clock),
             sender,
             clock,
             owner=owner,
         )
         maintenance = Maintenance(db, sender, clock, owner=owner)
         ingestor = Ingestor(db, rosters, policy, clock, on_stored=scheduler.wake)
+        app[REPLIES] = Replies(db, rosters, clock, scheduler.wake)
         engine = Engine(db, rosters, ingestor, scheduler, sender, results, maintenance, owner)
         app[ENGINE] = engine
         app[INGESTOR] = ingestor
@@ -137,6 +143,12 @@ def _engine(
         yield
 
     return context
+
+
+def _links(settings: Settings) -> AnswerLinks | None:
+    if settings.link_secret is None:
+        return None
+    return AnswerLinks(settings.link_secret.get_secret_value().encode(), settings.public_url)
 
 
 def _loops(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -61,6 +61,16 @@ async def record_answer(
     covered = await _open_recipients(
         conn, (recipients.c.warning_id == warning_id, recipients.c.id.in_(summoned))
     )
+    await conn.execute(
+        update(summons)
+        .where(
+            summons.c.warning_id == warning_id,
+            summons.c.person_id == person_id,
+            summons.c.eta.is_(None),
+            summons.c.answered_at.is_(None),
+        )
+        .values(answered_at=at)
+    )
     rows = [(rid, chain, via, by) for rid, chain in own]
     rows += [
         (rid, chain, "supervisor", person_id) for rid, chain in covered if rid not in dict(own)

@@ -134,3 +134,56 @@ async def add_note(
     note = f"{row.note}\n{line}" if row.note else line
     await conn.execute(update(recipients).where(recipients.c.id == row.id).values(note=note))
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSubject:
+    """Who an answer link answers for, and about what."""
+
+    warning_id: str
+    person_id: str
+    event: str
+    headline: str
+    drill: bool
+    answered_at: datetime | None
+
+
+async def link_subject(conn: AsyncConnection, kind: str, row_id: int) -> LinkSubject | None:
+    """The warning and person of a recipient row ("r") or a summons row ("s")."""
+    if kind == "r":
+        row = (
+            await conn.execute(
+                select(
+                    recipients.c.warning_id,
+                    recipients.c.person_id,
+                    recipients.c.answered_at,
+                ).where(recipients.c.id == row_id)
+            )
+        ).one_or_none()
+    else:
+        row = (
+            await conn.execute(
+                select(
+                    summons.c.warning_id,
+                    summons.c.person_id,
+                    summons.c.answered_at,
+                ).where(summons.c.id == row_id)
+            )
+        ).one_or_none()
+    if row is None:
+        return None
+    warning = (
+        await conn.execute(
+            select(warnings.c.event, warnings.c.headline, warnings.c.drill).where(
+                warnings.c.id == row.warning_id
+            )
+        )
+    ).one()
+    return LinkSubject(
+        warning_id=row.warning_id,
+        person_id=row.person_id,
+        event=warning.event,
+        headline=warning.headline,
+        drill=warning.drill,
+        answered_at=row.answered_at,
+    )

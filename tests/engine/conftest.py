@@ -31,6 +31,8 @@ from tests.fakes import RecordingChannel
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 TOKEN = "ops-token-0123456789abcdef"
+LINK_SECRET = "link-secret-for-tests-" + "x" * 16
+PUBLIC_URL = "https://jiaoying.example.cn"
 ALERT_SENT = parse_cap((EXAMPLES / "warnings/red-rainstorm.xml").read_bytes()).sent
 
 
@@ -87,6 +89,8 @@ async def jiaoying(tmp_path: Path) -> AsyncIterator[Jiaoying]:
         {
             "JIAOYING_DB_URL": f"sqlite+aiosqlite:///{tmp_path}/jiaoying.db",
             "JIAOYING_API_TOKENS": f"ops:{TOKEN}",
+            "JIAOYING_LINK_SECRET": LINK_SECRET,
+            "JIAOYING_PUBLIC_URL": PUBLIC_URL,
         }
     )
     roster = load_roster(EXAMPLES / "roster")

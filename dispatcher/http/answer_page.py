@@ -1,0 +1,92 @@
+"""`GET|POST /a/{token}`: the page behind an answer link, with one big 收到 button.
+
+Only the POST from the page answers. Link scanners and chat previews GET every URL they
+see; if a GET answered, a preview would answer for a person who never read the warning.
+A forged, damaged or expired token gets a clear page and records nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from aiohttp import web
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from dispatcher.http.keys import REPLIES
+from dispatcher.links import AnswerLinks, BadLink, LinkTarget
+from dispatcher.store.reports import LinkSubject
+
+LINKS: web.AppKey[AnswerLinks | None] = web.AppKey("answer_links")
+PAGES = web.AppKey("answer_pages", Environment)
+NOW: web.AppKey[Callable[[], datetime]] = web.AppKey("answer_clock")
+BEIJING = timezone(timedelta(hours=8))
+_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+
+
+def add_answer_routes(
+    app: web.Application,
+    links: AnswerLinks | None,
+    templates_dir: str,
+    clock: Callable[[], datetime],
+) -> None:
+    app[LINKS] = links
+    app[PAGES] = Environment(
+        loader=FileSystemLoader(templates_dir), autoescape=select_autoescape(["html", "j2"])
+    )
+    app[NOW] = clock
+    app.router.add_get("/a/{token}", show_page)
+    app.router.add_post("/a/{token}", press_received)
+
+
+async def show_page(request: web.Request) -> web.Response:
+    target = _verify(request)
+    if isinstance(target, web.Response):
+        return target
+    subject = await request.app[REPLIES].link_subject(target)
+    if subject is None:
+        return _page(request, status=404, problem="找不到这条预警")
+    return _page(request, subject=subject)
+
+
+async def press_received(request: web.Request) -> web.Response:
+    target = _verify(request)
+    if isinstance(target, web.Response):
+        return target
+    subject = await request.app[REPLIES].answer_link(target)
+    if subject is None:
+        return _page(request, status=404, problem="找不到这条预警")
+    refreshed = await request.app[REPLIES].link_subject(target)
+    return _page(request, subject=refreshed or subject)
+
+
+def _verify(request: web.Request) -> LinkTarget | web.Response:
+    links = request.app[LINKS]
+    if links is None:
+        return _page(request, status=404, problem="确认链接未启用")
+    try:
+        return links.verify(request.match_info["token"], request.app[NOW]())
+    except BadLink as bad:
+        return _page(request, status=410 if bad.expired else 403, problem=bad.reason)
+
+
+def _page(
+    request: web.Request,
+    *,
+    status: int = 200,
+    subject: LinkSubject | None = None,
+    problem: str | None = None,
+) -> web.Response:
+    answered = (
+        subject.answered_at.astimezone(BEIJING).strftime("%m月%d日 %H:%M")
+        if subject and subject.answered_at
+        else ""
+    )
+    html = (
+        request.app[PAGES]
+        .get_template("zh-CN/page/answer.html.j2")
+        .render(subject=subject, problem=problem, answered_text=answered)
+    )
+    return web.Response(
+        text=html, status=status, content_type="text/html", charset="utf-8", headers=_HEADERS
+    )
