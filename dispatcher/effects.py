@@ -168,7 +168,7 @@ def effects_of(decision: Decision, recipient: RecipientView, roster: Roster) -> 
                     Claim(
                         key=f"{recipient.warning_id}:zone:{zone.zone_id}:{action.occasion}",
                         channel="broadcast",
-                        kind=NoticeKind.ALERT,
+                        kind=action.kind,
                         occasion=action.occasion,
                         address=zone.zone_id,
                         zone_id=zone.zone_id,

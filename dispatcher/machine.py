@@ -103,9 +103,10 @@ class Notify:
 
 @dataclass(frozen=True, slots=True)
 class Broadcast:
-    """Play the warning on the loudspeakers of the person's grid(s)."""
+    """Play a notice on the loudspeakers of the person's grid(s) (one play per zone)."""
 
     occasion: str
+    kind: NoticeKind = NoticeKind.ALERT
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +214,7 @@ def decide(
         if step.task is not None:
             actions.append(AssignTask(step.task, max(escalation, 1), occasion))
         if step.broadcast:
-            actions.append(Broadcast(occasion))
+            actions.append(Broadcast(occasion, kind))
 
     next_due = lifecycle.clock_start + steps[cursor].after if cursor < len(steps) else None
     if lifecycle.expires is not None:
@@ -242,6 +243,8 @@ def _change_notices(
     kind = _CHANGE_NOTICE[lifecycle.change]
     occasion = f"r{lifecycle.revision}"
     notices: list[Action] = [Notify(kind, told, occasion)]
+    if any(step.broadcast for step in policy.steps[: recipient.cursor]):
+        notices.append(Broadcast(occasion, kind))  # the loudspeakers that played it hear too
     answered = any(a.chain_revision >= recipient.chain_revision for a in recipient.answers)
     if lifecycle.ending is not None and recipient.escalation and not answered:
         channels = _escalation_channels(policy, recipient.cursor)

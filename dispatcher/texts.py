@@ -64,6 +64,26 @@ class Addressee:
     role: str = ""
 
 
+# GSM 03.38: the basic set costs one septet, the extension set two; anything else (all
+# Chinese) forces UCS-2, where a segment holds 70 UTF-16 units, 67 when concatenated.
+_GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+
+def sms_segments(text: str) -> int:
+    """How many SMS segments `text` costs (what the provider bills and the handset joins)."""
+    if all(char in _GSM_BASIC or char in _GSM_EXTENDED for char in text):
+        units = len(text) + sum(char in _GSM_EXTENDED for char in text)
+        single, part = 160, 153
+    else:
+        units = len(text.encode("utf-16-le")) // 2
+        single, part = 70, 67
+    return 1 if units <= single else -(-units // part)
+
+
 def fit(text: str, limit: int) -> str:
     """`text` cut to `limit` characters, with an ellipsis when cut (SMS segments cost money)."""
     text = " ".join(str(text).split())

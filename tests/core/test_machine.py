@@ -197,7 +197,10 @@ def test_cancel_tells_everyone_already_reached_and_stops_everything() -> None:
     _, person = run(Recipient(PHONE_AND_WECHAT), T0)
     cancelled = advance(ALERT, make_warning(msg_type="Cancel", sent=T0 + 5 * MIN))
     decision, person = run(person, T0 + 5 * MIN, life=cancelled)
-    assert decision.actions == (Notify(NoticeKind.CANCEL, ("sms", "voice", "wechat"), "r1"),)
+    assert decision.actions == (
+        Notify(NoticeKind.CANCEL, ("sms", "voice", "wechat"), "r1"),
+        Broadcast("r1", NoticeKind.CANCEL),
+    )
     assert decision.state is RecipientState.CANCELLED
     assert decision.next_due is None
     again, _ = run(person, T0 + 30 * MIN, life=cancelled)
@@ -239,7 +242,7 @@ def test_a_raised_level_calls_everyone_again_even_those_who_answered() -> None:
     decision, person = run(person, T0 + 30 * MIN, life=raised)
     assert decision.actions == (
         Notify(NoticeKind.UPDATE, ("voice", "sms", "wechat"), "c1s0"),
-        Broadcast("c1s1"),
+        Broadcast("c1s1", NoticeKind.UPDATE),
     )
     assert decision.state is RecipientState.NOTIFIED
     assert decision.next_due == T0 + 33 * MIN, "the SLA clock restarts at the update's sent"
@@ -249,7 +252,10 @@ def test_a_same_level_update_renotifies_and_keeps_the_chain() -> None:
     _, person = run(Recipient(PHONE_AND_WECHAT), T0)
     update = advance(ALERT, make_warning(msg_type="Update", level=Level.RED, sent=T0 + MIN))
     decision, person = run(person, T0 + MIN, life=update)
-    assert decision.actions == (Notify(NoticeKind.UPDATE, ("sms", "voice", "wechat"), "r1"),)
+    assert decision.actions == (
+        Notify(NoticeKind.UPDATE, ("sms", "voice", "wechat"), "r1"),
+        Broadcast("r1", NoticeKind.UPDATE),
+    )
     assert decision.next_due == T0 + 3 * MIN
     recall, _ = run(person, T0 + 3 * MIN, life=update)
     assert recall.actions == (Notify(NoticeKind.ALERT, ("voice",), "c0s2"),)
@@ -259,7 +265,10 @@ def test_a_lowered_level_clears_the_warning() -> None:
     _, person = run(Recipient(PHONE_AND_WECHAT), T0)
     lowered = advance(ALERT, make_warning(msg_type="Update", level=Level.BLUE, sent=T0 + MIN))
     decision, _ = run(person, T0 + 11 * MIN, life=lowered)
-    assert decision.actions == (Notify(NoticeKind.CLEAR, ("sms", "voice", "wechat"), "r1"),)
+    assert decision.actions == (
+        Notify(NoticeKind.CLEAR, ("sms", "voice", "wechat"), "r1"),
+        Broadcast("r1", NoticeKind.CLEAR),
+    )
     assert decision.state is RecipientState.CANCELLED
 
 

@@ -17,6 +17,7 @@ from dispatcher.machine import (
     Action,
     Answer,
     Attempt,
+    Broadcast,
     Escalate,
     NoticeKind,
     Notify,
@@ -145,7 +146,9 @@ def test_nothing_is_due_after_cancel_or_expiry_but_the_cancel_notice(s: Scenario
         return
     end = min(ends)
     after = [a for at, a in log if at >= end]
-    assert all(isinstance(a, Notify) and a.kind is NoticeKind.CANCEL for a in after), after
+    assert all(isinstance(a, Notify | Broadcast) and a.kind is NoticeKind.CANCEL for a in after), (
+        after
+    )
     final = decide(policy, life, person, end + timedelta(days=1))
     if s.expires_after is not None and s.cancel_after is None and not person.answers:
         assert final.state is RecipientState.EXPIRED
