@@ -15,12 +15,15 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import aio_pika
 import structlog
 from aiohttp import web
 
 from channels.base import Channel
 from channels.registry import simulated_channels
+from dispatcher.amqp import Consumer
 from dispatcher.errors import InputError
+from dispatcher.events import EventPublisher
 from dispatcher.http.answer_page import add_answer_routes
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.health import PROBES, healthz, readyz
@@ -87,6 +90,7 @@ def build_app(
     app.cleanup_ctx.append(_store(settings))
     app.cleanup_ctx.append(_engine(settings, roster, policy, clock, channels))
     app.cleanup_ctx.append(_loops(settings))
+    app.cleanup_ctx.append(_amqp(settings, clock))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_post("/v1/warnings", post_warning)
@@ -170,6 +174,38 @@ def _loops(settings: Settings) -> Callable[[web.Application], AsyncIterator[None
             await results
         if drained:
             await engine.maintenance.leave()
+
+    return context
+
+
+def _amqp(settings: Settings, clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
+    """RabbitMQ last in, first out: on shutdown no new warning is taken while work drains."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        if settings.amqp_url is None:
+            yield
+            return
+        engine = app[ENGINE]
+        connection = await aio_pika.connect_robust(
+            settings.amqp_url, client_properties={"connection_name": f"jiaoying-{engine.owner}"}
+        )
+        publisher = EventPublisher(connection, engine.db, clock)
+        publishing = asyncio.create_task(publisher.run(), name="events")
+        consumer = Consumer(connection, engine.ingestor)
+        await consumer.start()
+
+        async def broker_ready() -> None:
+            if not consumer.ready:
+                raise ConnectionError("not consuming from RabbitMQ")
+
+        app[PROBES]["broker"] = broker_ready
+        yield
+        await consumer.stop(settings.shutdown_grace)
+        publishing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await publishing
+        await publisher.close()
+        await connection.close()
 
     return context
 

@@ -50,6 +50,7 @@ _FOREIGN_GEOCODES = frozenset(
 )
 _ADMIN_CODE = re.compile(r"[0-9]{6}|[0-9]{9}|[0-9]{12}")
 _RESTRICTED = re.compile(r"[\s,<&]")
+MAX_TOKEN_LENGTH = 255
 _DATETIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?"
 )
@@ -73,6 +74,8 @@ def check_token(value: str, name: str, path: str) -> str:
     """
     if not value:
         raise InvalidWarning(f"{name} is empty", path)
+    if len(value) > MAX_TOKEN_LENGTH:  # the store keeps 255; refuse here, with a reason
+        raise InvalidWarning(f"{name} is longer than {MAX_TOKEN_LENGTH} characters", path)
     if _RESTRICTED.search(value):
         raise InvalidWarning(
             f"{name} {value!r} contains a space, comma, '<' or '&', which CAP forbids", path

@@ -50,12 +50,15 @@ def open_database(url: str) -> Database:
     """Engines for `url`; creates the directory of a SQLite file if needed."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        engine = create_async_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+        )
         return Database(writer=engine, reader=engine, url=url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    writer = create_async_engine(url, connect_args={"timeout": 30})
-    reader = create_async_engine(url, connect_args={"timeout": 30})
+    # hide_parameters: an error's text must not carry a warning body or a phone number.
+    writer = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+    reader = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
     _configure_sqlite(writer, begin="BEGIN IMMEDIATE")
     _configure_sqlite(reader, begin="BEGIN")
     return Database(writer=writer, reader=reader, url=url)

@@ -672,3 +672,11 @@ def test_any_text_in_any_element_only_ever_raises_invalid_warning(
 
 def test_whitespace_before_the_declaration_is_tolerated() -> None:
     assert parse_cap(b"\r\n  " + cap()).identifier == "44152341600000_20260720020000"
+
+
+def test_an_identifier_longer_than_the_store_keeps_is_refused_with_a_reason() -> None:
+    body = (EXAMPLES / "red-rainstorm.xml").read_bytes()
+    long_id = "4" * 256
+    with pytest.raises(InvalidWarning) as caught:
+        parse_cap(body.replace(b"44152341600000_20260720020000", long_id.encode(), 1))
+    assert "longer than 255" in caught.value.reason
