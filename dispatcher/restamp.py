@@ -7,6 +7,7 @@ by the same amount keeps the warning's own timing and its links to earlier messa
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,3 +35,20 @@ def restamp(data: dict[str, Any], shift: timedelta) -> dict[str, Any]:
 def shift_to(sent: datetime, now: datetime) -> timedelta:
     """The shift that makes a warning sent at `sent` be sent at `now` (whole seconds)."""
     return timedelta(seconds=int((now - sent).total_seconds()))
+
+
+_CAP_TIME = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d)")
+
+
+def restamp_cap(body: bytes, shift: timedelta) -> bytes:
+    """CAP XML with every CAP datetime (elements and `references`) moved by `shift`.
+
+    The result keeps each timestamp's own UTC offset, as a producer in that zone writes it.
+    """
+
+    def moved(match: re.Match[bytes]) -> bytes:
+        text = match.group().decode().replace("Z", "+00:00")
+        value = datetime.fromisoformat(text) + shift
+        return value.isoformat().encode()
+
+    return _CAP_TIME.sub(moved, body)
