@@ -27,7 +27,7 @@ from dispatcher.jsonform import warning_to_data
 from dispatcher.plan import plan_alert
 from dispatcher.policy import load_policy
 from dispatcher.preview import describe_plan
-from dispatcher.restamp import restamp, shift_to
+from dispatcher.restamp import restamp, restamp_cap, shift_to
 from dispatcher.roster import check_roster, load_roster
 from dispatcher.settings import settings_or_exit
 
@@ -110,12 +110,13 @@ def _post(args: argparse.Namespace) -> int:
             if args.shift is not None
             else shift_to(warning.sent, datetime.now(UTC))
         )
-        body = json.dumps(restamp(warning_to_data(warning), shift), ensure_ascii=False).encode()
-        content_type = "application/json"
+        if warning.source == "cap":
+            body = restamp_cap(body, shift)
+        else:
+            body = json.dumps(restamp(warning_to_data(warning), shift), ensure_ascii=False).encode()
+        seconds = int(shift.total_seconds())
         print(
-            f"restamped by {int(shift.total_seconds())} s "
-            f"(post its updates with --shift {int(shift.total_seconds())})",
-            file=sys.stderr,
+            f"restamped by {seconds} s (post its updates with --shift {seconds})", file=sys.stderr
         )
     status, answer = _call(args, "POST", "/v1/warnings", body, content_type)
     print(json.dumps(answer, ensure_ascii=False, indent=2))
