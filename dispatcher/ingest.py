@@ -20,6 +20,7 @@ from dispatcher.errors import InvalidWarning
 from dispatcher.ingest_format import parse_warning
 from dispatcher.jsonform import warning_to_data
 from dispatcher.lifecycle import advance
+from dispatcher.metrics import Metrics
 from dispatcher.model import MsgType, Warning
 from dispatcher.plan import plan_alert, recipients_of, resolve_or_reject
 from dispatcher.policy import Policy, policy_to_data
@@ -76,12 +77,14 @@ class Ingestor:
         policy: Policy,
         clock: Callable[[], datetime],
         on_stored: Callable[[], None] = lambda: None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._rosters = rosters
         self._policy = policy
         self._clock = clock
         self._on_stored = on_stored
+        self._metrics = metrics
 
     async def ingest(self, body: bytes, content_type: str, source: str) -> Ingested:
         """Store the warning in `body`; raises Rejected for bad input (already dead-lettered)."""
@@ -105,6 +108,9 @@ class Ingestor:
         )
         if ingested.outcome is not IngestOutcome.DUPLICATE:
             self._on_stored()
+        if self._metrics is not None:
+            level = warning.level.value if warning.level else "none"
+            self._metrics.warnings.labels(level, ingested.outcome.value, source).inc()
         return ingested
 
     async def _store(self, received: Received) -> Ingested:
@@ -210,6 +216,9 @@ class Ingestor:
                 path=error.path,
                 key=(warning.sender, warning.identifier) if warning else None,
             )
+        if self._metrics is not None:
+            level = warning.level.value if warning and warning.level else "none"
+            self._metrics.warnings.labels(level, "rejected", source).inc()
         log.warning(
             "warning rejected",
             reason=error.reason,

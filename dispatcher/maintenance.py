@@ -21,7 +21,15 @@ from dispatcher.sender import Order, Sender
 from dispatcher.store.chains import upsert
 from dispatcher.store.db import Database
 from dispatcher.store.outbox import enqueue_event
-from dispatcher.store.schema import attempts, instances, recipients, summons, timers, warnings
+from dispatcher.store.schema import (
+    attempts,
+    instances,
+    recipients,
+    summons,
+    tasks,
+    timers,
+    warnings,
+)
 
 log = structlog.get_logger("jiaoying.maintenance")
 
@@ -129,6 +137,16 @@ class Maintenance:
                     },
                 )
         return len(rows)
+
+
+async def gauges(db: Database) -> tuple[int, int]:
+    """(open door-knock tasks, recipients whose chain still has a step to come)."""
+    async with db.reader.connect() as conn:
+        open_tasks = (
+            await conn.execute(select(func.count()).where(tasks.c.status == "open"))
+        ).scalar_one()
+        waiting = (await conn.execute(select(func.count()).select_from(timers))).scalar_one()
+    return int(open_tasks), int(waiting)
 
 
 async def _state_counts(conn: AsyncConnection, warning_id: str) -> dict[str, int]:

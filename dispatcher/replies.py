@@ -15,9 +15,10 @@ from sqlalchemy import select
 
 from channels.base import Notice
 from dispatcher.links import LinkTarget
+from dispatcher.metrics import Metrics
 from dispatcher.notices import notice_from_data
 from dispatcher.rosters import RosterBook
-from dispatcher.store.answers import Closed, record_answer
+from dispatcher.store.answers import Closed, record_answer, report_task
 from dispatcher.store.db import Database
 from dispatcher.store.reports import (
     LinkSubject,
@@ -51,11 +52,13 @@ class Replies:
         rosters: RosterBook,
         clock: Callable[[], datetime],
         wake: Callable[[], None],
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._rosters = rosters
         self._clock = clock
         self._wake = wake
+        self._metrics = metrics
 
     async def delivery(
         self,
@@ -83,6 +86,10 @@ class Replies:
                 reason=reason,
                 detail=detail,
             )
+        if moved and self._metrics is not None:
+            self._metrics.notices.labels(notice.channel, status).inc()
+            if reason:
+                self._metrics.provider_errors.labels(notice.channel, reason).inc()
         if moved and status == "rejected":
             self._wake()
         return moved
@@ -127,6 +134,18 @@ class Replies:
                 at=self._clock(),
             )
         self._after(closed)
+        return closed
+
+    async def report_task(
+        self, task_id: int, report: dict[str, object], *, by: str
+    ) -> Closed | None:
+        """A door-knock report: closes the task and answers for its grids' silent persons.
+
+        None for an unknown task; reporting twice changes nothing."""
+        async with self._db.writer.begin() as conn:
+            closed = await report_task(conn, task_id, dict(report), by=by, at=self._clock())
+        if closed is not None:
+            self._after(closed)
         return closed
 
     async def link_subject(self, target: LinkTarget) -> LinkSubject | None:
@@ -181,5 +200,11 @@ class Replies:
         return closed
 
     def _after(self, closed: Closed) -> None:
-        if closed.recipient_ids:
-            self._wake()
+        """Wake the scheduler for the closed chains, and count them."""
+        if not closed.recipient_ids:
+            return
+        self._wake()
+        if self._metrics is not None:
+            for via in closed.vias:
+                self._metrics.answers.labels(via).inc()
+                self._metrics.time_to_answer.labels(closed.level).observe(closed.seconds_after_sent)

@@ -31,6 +31,7 @@ from dispatcher.effects import (
 from dispatcher.jsonform import warning_from_data
 from dispatcher.links import Target
 from dispatcher.machine import NoticeKind, decide
+from dispatcher.metrics import Metrics
 from dispatcher.notices import NoticeFactory, notice_to_data
 from dispatcher.policy import LevelPolicy, policy_from_data
 from dispatcher.roster import Roster
@@ -78,6 +79,7 @@ class Scheduler:
         batch: int = 500,
         gather: timedelta = timedelta(seconds=2),
         idle: float = 5.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._rosters = rosters
@@ -88,6 +90,7 @@ class Scheduler:
         self._batch = batch
         self._gather = gather
         self._idle = idle
+        self._metrics = metrics
         self._wake = asyncio.Event()
         self._texts: dict[int, WarningText] = {}
         self._policies: dict[tuple[str, str], LevelPolicy] = {}
@@ -157,6 +160,9 @@ class Scheduler:
                 recipient.state,
             )
             effects = effects_of(decision, view, roster)
+            if self._metrics is not None:
+                for row in effects.escalations:
+                    self._metrics.escalations.labels(str(row.level)).inc()
             by_warning[chain.warning_id].append(effects)
             claims.extend((c, chain, decision.chain_revision) for c in effects.claims)
             events.extend(

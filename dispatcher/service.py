@@ -29,12 +29,14 @@ from dispatcher.http.auth import SETTINGS
 from dispatcher.http.health import PROBES, healthz, readyz
 from dispatcher.http.ingest import INGESTOR, post_warning
 from dispatcher.http.keys import REPLIES
+from dispatcher.http.metrics import METRICS, get_metrics
 from dispatcher.http.problems import json_errors
 from dispatcher.http.status import CLOCK, READER, get_warning
 from dispatcher.ingest import MAX_BODY, Ingestor
 from dispatcher.links import AnswerLinks
 from dispatcher.logs import configure_logging
-from dispatcher.maintenance import Maintenance
+from dispatcher.maintenance import Maintenance, gauges
+from dispatcher.metrics import Metrics
 from dispatcher.notices import NoticeFactory
 from dispatcher.policy import Policy, load_policy
 from dispatcher.replies import Replies
@@ -68,6 +70,7 @@ class Engine:
     results: ResultWriter
     maintenance: Maintenance
     owner: str
+    metrics: Metrics
 
 
 ENGINE = web.AppKey("engine", Engine)
@@ -94,6 +97,7 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_post("/v1/warnings", post_warning)
+    app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/v1/warnings/{warning_id}", get_warning)
     add_answer_routes(app, _links(settings), str(settings.templates_dir), clock)
     return app
@@ -126,8 +130,11 @@ def _engine(
         db = app[_DB]
         owner = f"{uuid.uuid4().hex[:12]}"
         rosters = RosterBook(roster)
+        metrics = Metrics()
         scheduler: Scheduler  # bound below; results wake it when a send fails for good
-        results = ResultWriter(db, clock, on_wake=lambda: scheduler.wake())
+        results = ResultWriter(
+            db, clock, on_wake=lambda: scheduler.wake(), on_result=metrics.send_result
+        )
         sender = Sender(channels(), results.put)
         scheduler = Scheduler(
             db,
@@ -136,11 +143,15 @@ def _engine(
             sender,
             clock,
             owner=owner,
+            metrics=metrics,
         )
         maintenance = Maintenance(db, sender, clock, owner=owner)
-        ingestor = Ingestor(db, rosters, policy, clock, on_stored=scheduler.wake)
-        app[REPLIES] = Replies(db, rosters, clock, scheduler.wake)
-        engine = Engine(db, rosters, ingestor, scheduler, sender, results, maintenance, owner)
+        ingestor = Ingestor(db, rosters, policy, clock, on_stored=scheduler.wake, metrics=metrics)
+        app[REPLIES] = Replies(db, rosters, clock, scheduler.wake, metrics)
+        engine = Engine(
+            db, rosters, ingestor, scheduler, sender, results, maintenance, owner, metrics
+        )
+        app[METRICS] = metrics
         app[ENGINE] = engine
         app[INGESTOR] = ingestor
         await maintenance.beat()
@@ -160,7 +171,9 @@ def _loops(settings: Settings) -> Callable[[web.Application], AsyncIterator[None
         engine = app[ENGINE]
         results = asyncio.create_task(engine.results.run(), name="results")
         scheduler = asyncio.create_task(engine.scheduler.run(), name="scheduler")
-        upkeep = asyncio.create_task(_upkeep(engine.maintenance), name="maintenance")
+        upkeep = asyncio.create_task(
+            _upkeep(engine.maintenance, engine.db, engine.metrics), name="maintenance"
+        )
         yield
         for task in (upkeep, scheduler):
             task.cancel()
@@ -199,7 +212,9 @@ def _amqp(settings: Settings, clock: Clock) -> Callable[[web.Application], Async
                 raise ConnectionError("not consuming from RabbitMQ")
 
         app[PROBES]["broker"] = broker_ready
+        lag = asyncio.create_task(_watch_lag(consumer, engine.metrics), name="consumer-lag")
         yield
+        lag.cancel()
         await consumer.stop(settings.shutdown_grace)
         publishing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -210,12 +225,22 @@ def _amqp(settings: Settings, clock: Clock) -> Callable[[web.Application], Async
     return context
 
 
-async def _upkeep(maintenance: Maintenance) -> None:
+async def _watch_lag(consumer: Consumer, metrics: Metrics) -> None:
+    while True:
+        with contextlib.suppress(Exception):  # a passing broker error must not end the watch
+            metrics.consumer_lag.set(await consumer.consumer_lag())
+        await asyncio.sleep(MAINTENANCE_INTERVAL * 2)
+
+
+async def _upkeep(maintenance: Maintenance, db: Database, metrics: Metrics) -> None:
     while True:
         try:
             await maintenance.beat()
             await maintenance.recover()
             await maintenance.close_finished()
+            open_tasks, waiting = await gauges(db)
+            metrics.open_tasks.set(open_tasks)
+            metrics.chains_waiting.set(waiting)
         except Exception:  # upkeep must outlive a passing store error
             log.exception("maintenance failed; will try again")
         await asyncio.sleep(MAINTENANCE_INTERVAL)

@@ -28,10 +28,13 @@ OPEN_STATES = ("pending", "notified", "delivered", "unreachable")
 
 @dataclass(frozen=True, slots=True)
 class Closed:
-    """The chains one answer closed."""
+    """The chains one answer closed: how each was answered, and how long after `sent`."""
 
     warning_id: str
     recipient_ids: tuple[int, ...]
+    vias: tuple[str, ...] = ()
+    level: str = ""
+    seconds_after_sent: float = 0.0
 
 
 async def record_answer(
@@ -188,9 +191,12 @@ async def _close(
         update(recipients).where(recipients.c.id.in_(ids)).values(state="answered", answered_at=at)
     )
     await wake_recipients(conn, ids, at)
-    level = (
-        await conn.execute(select(warnings.c.level).where(warnings.c.id == warning_id))
-    ).scalar_one()
+    chain = (
+        await conn.execute(
+            select(warnings.c.level, warnings.c.clock_start).where(warnings.c.id == warning_id)
+        )
+    ).one()
+    level = chain.level
     for rid, _, via, by in rows:
         await enqueue_event(
             conn,
@@ -202,4 +208,10 @@ async def _close(
     await record_audit(
         conn, "answered", now=at, actor=actor, warning_id=warning_id, recipients=ids, how=how
     )
-    return Closed(warning_id, tuple(ids))
+    return Closed(
+        warning_id,
+        tuple(ids),
+        vias=tuple(via for _, _, via, _ in rows),
+        level=level,
+        seconds_after_sent=max(0.0, (at - chain.clock_start).total_seconds()),
+    )
