@@ -10,6 +10,7 @@ jiaoying parse FILE [--roster DIR]  the normalised warning as JSON; with a roste
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -30,6 +31,8 @@ from dispatcher.preview import describe_plan
 from dispatcher.restamp import restamp, restamp_cap, shift_to
 from dispatcher.roster import check_roster, load_roster
 from dispatcher.settings import settings_or_exit
+from dispatcher.store import migrate
+from dispatcher.store.db import open_database
 
 CONTENT_TYPES = {
     ".xml": "application/cap+xml",
@@ -52,6 +55,38 @@ def _serve(args: argparse.Namespace) -> int:
     from dispatcher.service import run_service
 
     return run_service(settings_or_exit())
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    settings = settings_or_exit()
+
+    async def run() -> tuple[str | None, str | None]:
+        db = open_database(settings.db_url)
+        try:
+            before = await migrate.current(db)
+            await migrate.upgrade(db)
+            return before, await migrate.current(db)
+        finally:
+            await db.dispose()
+
+    before, after = asyncio.run(run())
+    print(f"schema: {before or 'none'} → {after}")
+    return 0
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    settings = settings_or_exit()
+
+    async def run() -> str | None:
+        db = open_database(settings.db_url)
+        try:
+            return await migrate.current(db)
+        finally:
+            await db.dispose()
+
+    at = asyncio.run(run())
+    print(f"schema: {at or 'none'} (this jiaoying: {migrate.head()})")
+    return 0 if at == migrate.head() else 1
 
 
 def _roster_check(args: argparse.Namespace) -> int:
@@ -164,6 +199,10 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the dispatcher")
     serve.set_defaults(run=_serve)
+
+    database = commands.add_parser("db", help="database schema").add_subparsers(required=True)
+    database.add_parser("upgrade", help="apply schema migrations").set_defaults(run=_db_upgrade)
+    database.add_parser("current", help="show the schema revision").set_defaults(run=_db_current)
 
     roster = commands.add_parser("roster", help="roster tools").add_subparsers(required=True)
     check = roster.add_parser("check", help="validate a roster directory")

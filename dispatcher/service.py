@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 import aio_pika
 import structlog
@@ -46,6 +47,7 @@ from dispatcher.rosters import RosterBook
 from dispatcher.scheduler import Scheduler
 from dispatcher.sender import Sender
 from dispatcher.settings import Settings
+from dispatcher.store import migrate
 from dispatcher.store.db import Database, open_database
 from dispatcher.texts import Texts
 
@@ -84,13 +86,18 @@ def build_app(
     *,
     clock: Clock = utc_now,
     channels: Callable[[], dict[str, Channel]] = simulated_channels,
+    schema: Literal["upgrade", "check"] = "upgrade",
 ) -> web.Application:
-    """The service as an aiohttp application; run it with `web.run_app` or a test client."""
+    """The service as an aiohttp application; run it with `web.run_app` or a test client.
+
+    `schema="check"` refuses to start on a database not at this code's schema revision
+    (what `serve` does); "upgrade" migrates it first (tests, one-process setups).
+    """
     app = web.Application(client_max_size=MAX_BODY + 1, middlewares=[json_errors])
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[PROBES] = {}
-    app.cleanup_ctx.append(_store(settings))
+    app.cleanup_ctx.append(_store(settings, schema))
     app.cleanup_ctx.append(_engine(settings, roster, policy, clock, channels))
     app.cleanup_ctx.append(_loops(settings))
     app.cleanup_ctx.append(_amqp(settings, clock))
@@ -103,10 +110,18 @@ def build_app(
     return app
 
 
-def _store(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+def _store(
+    settings: Settings, schema: Literal["upgrade", "check"]
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         db = open_database(settings.db_url)
-        await db.create_schema()
+        try:
+            if schema == "upgrade":
+                await migrate.upgrade(db)
+            await migrate.check(db)
+        except BaseException:
+            await db.dispose()
+            raise
         app[PROBES]["store"] = db.ping
         app[_DB] = db
         app[READER] = db
@@ -246,6 +261,14 @@ async def _upkeep(maintenance: Maintenance, db: Database, metrics: Metrics) -> N
         await asyncio.sleep(MAINTENANCE_INTERVAL)
 
 
+async def _check_schema(settings: Settings) -> None:
+    db = open_database(settings.db_url)
+    try:
+        await migrate.check(db)
+    finally:
+        await db.dispose()
+
+
 def run_service(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT; 0 after a clean shutdown, 2 for a bad roster or policy."""
     configure_logging(settings.log_level)
@@ -254,7 +277,8 @@ def run_service(settings: Settings) -> int:
     try:
         roster = load_roster(settings.roster_dir)
         policy = load_policy(settings.policy)
-    except InputError as error:
+        asyncio.run(_check_schema(settings))
+    except (InputError, migrate.SchemaMismatch) as error:
         log.error("cannot start", problem=str(error))
         return 2
     log.info(
@@ -264,7 +288,7 @@ def run_service(settings: Settings) -> int:
         grids=len(roster.grids),
         http=f"{settings.http_host}:{settings.http_port}",
     )
-    app = build_app(settings, roster, policy)
+    app = build_app(settings, roster, policy, schema="check")
     web.run_app(
         app,
         host=settings.http_host,
