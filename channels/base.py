@@ -47,6 +47,14 @@ class TransientDeliveryError(DeliveryError):
         self.retry_after = retry_after
 
 
+class UncertainDeliveryError(TransientDeliveryError):
+    """The request went out and no answer came back: the provider may have accepted it.
+
+    Trying again could send the same SMS or place the same call twice, so the sender does
+    not retry it; the policy's own next step (a re-call) is the retry.
+    """
+
+
 class PermanentDeliveryError(DeliveryError):
     """Never worth trying again on this channel for this address."""
 

@@ -101,6 +101,12 @@ class Replies:
             payload = row.scalar_one_or_none()
         return None if payload is None else notice_from_data(payload)
 
+    async def send_state(self, key: str) -> tuple[str, str | None] | None:
+        """(status, error reason) of send `key` as stored (e.g. "failed", "voicemail")."""
+        async with self._db.reader.connect() as conn:
+            notice = await find_attempt(conn, key=key)
+        return None if notice is None else (notice.status, notice.error_reason)
+
     async def answer_send(self, key: str, *, via: str, detail: str | None = None) -> Closed | None:
         """The addressee of send `key` answered it (key 1 on that very call)."""
         async with self._db.writer.begin() as conn:

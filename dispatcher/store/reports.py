@@ -34,6 +34,7 @@ class SentNotice:
     kind: str
     status: str
     provider_id: str | None
+    error_reason: str | None = None
 
 
 async def find_attempt(
@@ -57,6 +58,7 @@ async def find_attempt(
         kind=row.kind,
         status=row.status,
         provider_id=row.provider_id,
+        error_reason=row.error_reason,
     )
 
 
