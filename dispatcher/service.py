@@ -13,7 +13,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import aio_pika
@@ -21,18 +21,21 @@ import structlog
 from aiohttp import web
 
 from channels.base import Channel
-from channels.registry import simulated_channels
+from channels.registry import build_providers
 from dispatcher.amqp import Consumer
 from dispatcher.errors import InputError
 from dispatcher.events import EventPublisher
 from dispatcher.http.answer_page import add_answer_routes
 from dispatcher.http.auth import SETTINGS
+from dispatcher.http.broadcast_callbacks import add_broadcast_routes
 from dispatcher.http.health import PROBES, healthz, readyz
 from dispatcher.http.ingest import INGESTOR, post_warning
 from dispatcher.http.keys import REPLIES
 from dispatcher.http.metrics import METRICS, get_metrics
 from dispatcher.http.problems import json_errors
-from dispatcher.http.status import CLOCK, READER, get_warning
+from dispatcher.http.status import CLOCK, READER, add_status_routes
+from dispatcher.http.twilio_callbacks import add_twilio_routes
+from dispatcher.http.wechat_callbacks import add_wechat_routes
 from dispatcher.ingest import MAX_BODY, Ingestor
 from dispatcher.links import AnswerLinks
 from dispatcher.logs import configure_logging
@@ -85,13 +88,14 @@ def build_app(
     policy: Policy,
     *,
     clock: Clock = utc_now,
-    channels: Callable[[], dict[str, Channel]] = simulated_channels,
+    channels: Callable[[], dict[str, Channel]] | None = None,
     schema: Literal["upgrade", "check"] = "upgrade",
 ) -> web.Application:
     """The service as an aiohttp application; run it with `web.run_app` or a test client.
 
     `schema="check"` refuses to start on a database not at this code's schema revision
     (what `serve` does); "upgrade" migrates it first (tests, one-process setups).
+    `channels` replaces the providers the settings configure (tests, benchmarks).
     """
     app = web.Application(client_max_size=MAX_BODY + 1, middlewares=[json_errors])
     app[SETTINGS] = settings
@@ -105,8 +109,11 @@ def build_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_post("/v1/warnings", post_warning)
     app.router.add_get("/metrics", get_metrics)
-    app.router.add_get("/v1/warnings/{warning_id}", get_warning)
+    add_status_routes(app)
     add_answer_routes(app, _links(settings), str(settings.templates_dir), clock)
+    add_twilio_routes(app)
+    add_wechat_routes(app)
+    add_broadcast_routes(app)
     return app
 
 
@@ -139,10 +146,16 @@ def _engine(
     roster: Roster,
     policy: Policy,
     clock: Clock,
-    channels: Callable[[], dict[str, Channel]],
+    channels: Callable[[], dict[str, Channel]] | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         db = app[_DB]
+        providers = None
+        if channels is None:
+            providers = build_providers(settings)
+            adapters = providers.channels
+        else:
+            adapters = channels()
         owner = f"{uuid.uuid4().hex[:12]}"
         rosters = RosterBook(roster)
         metrics = Metrics()
@@ -150,7 +163,7 @@ def _engine(
         results = ResultWriter(
             db, clock, on_wake=lambda: scheduler.wake(), on_result=metrics.send_result
         )
-        sender = Sender(channels(), results.put)
+        sender = Sender(adapters, results.record, window=settings.send_window)
         scheduler = Scheduler(
             db,
             rosters,
@@ -160,7 +173,9 @@ def _engine(
             owner=owner,
             metrics=metrics,
         )
-        maintenance = Maintenance(db, sender, clock, owner=owner)
+        maintenance = Maintenance(
+            db, sender, clock, owner=owner, stale_after=timedelta(seconds=settings.peer_timeout)
+        )
         ingestor = Ingestor(db, rosters, policy, clock, on_stored=scheduler.wake, metrics=metrics)
         app[REPLIES] = Replies(db, rosters, clock, scheduler.wake, metrics)
         engine = Engine(
@@ -171,6 +186,8 @@ def _engine(
         app[INGESTOR] = ingestor
         await maintenance.beat()
         yield
+        if providers is not None:
+            await providers.close()
 
     return context
 
@@ -186,20 +203,24 @@ def _loops(settings: Settings) -> Callable[[web.Application], AsyncIterator[None
         engine = app[ENGINE]
         results = asyncio.create_task(engine.results.run(), name="results")
         scheduler = asyncio.create_task(engine.scheduler.run(), name="scheduler")
+        stop_upkeep = asyncio.Event()
         upkeep = asyncio.create_task(
-            _upkeep(engine.maintenance, engine.db, engine.metrics), name="maintenance"
+            _upkeep(engine.maintenance, engine.db, engine.metrics, stop_upkeep),
+            name="maintenance",
         )
         yield
-        for task in (upkeep, scheduler):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Each loop is asked to stop between transactions; only one that does not within
+        # the grace period is cancelled (a task cancelled mid-transaction could leave
+        # SQLite's write lock held).
+        engine.scheduler.stop()
+        stop_upkeep.set()
+        await _finish(scheduler, settings.shutdown_grace)
+        await _finish(upkeep, settings.shutdown_grace)
         drained = await engine.sender.drain(settings.shutdown_grace)
         if not drained:
             log.warning("shutdown grace ran out with sends in flight; they will be resent")
-        results.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await results
+        engine.results.stop()
+        await _finish(results, settings.shutdown_grace)
         if drained:
             await engine.maintenance.leave()
 
@@ -231,9 +252,8 @@ def _amqp(settings: Settings, clock: Clock) -> Callable[[web.Application], Async
         yield
         lag.cancel()
         await consumer.stop(settings.shutdown_grace)
-        publishing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await publishing
+        publisher.stop()
+        await _finish(publishing, settings.shutdown_grace)
         await publisher.close()
         await connection.close()
 
@@ -247,8 +267,20 @@ async def _watch_lag(consumer: Consumer, metrics: Metrics) -> None:
         await asyncio.sleep(MAINTENANCE_INTERVAL * 2)
 
 
-async def _upkeep(maintenance: Maintenance, db: Database, metrics: Metrics) -> None:
-    while True:
+async def _finish(task: asyncio.Task[None], grace: float) -> None:
+    """Wait for a loop asked to stop; cancel it only if it overstays `grace`."""
+    done, _ = await asyncio.wait({task}, timeout=grace)
+    if not done:
+        log.warning("a background loop did not stop in time; cancelling it", task=task.get_name())
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _upkeep(
+    maintenance: Maintenance, db: Database, metrics: Metrics, stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
         try:
             await maintenance.beat()
             await maintenance.recover()
@@ -258,7 +290,8 @@ async def _upkeep(maintenance: Maintenance, db: Database, metrics: Metrics) -> N
             metrics.chains_waiting.set(waiting)
         except Exception:  # upkeep must outlive a passing store error
             log.exception("maintenance failed; will try again")
-        await asyncio.sleep(MAINTENANCE_INTERVAL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), MAINTENANCE_INTERVAL)
 
 
 async def _check_schema(settings: Settings) -> None:

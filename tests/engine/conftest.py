@@ -84,10 +84,16 @@ async def eventually(check: Callable[[], Any], within: float = 5.0) -> Any:
 
 
 @pytest.fixture
-async def jiaoying(tmp_path: Path) -> AsyncIterator[Jiaoying]:
+def db_url(tmp_path: Path) -> str:
+    """The store the service runs on; test modules may override it (PostgreSQL)."""
+    return f"sqlite+aiosqlite:///{tmp_path}/jiaoying.db"
+
+
+@pytest.fixture
+async def jiaoying(db_url: str) -> AsyncIterator[Jiaoying]:
     settings = load_settings(
         {
-            "JIAOYING_DB_URL": f"sqlite+aiosqlite:///{tmp_path}/jiaoying.db",
+            "JIAOYING_DB_URL": db_url,
             "JIAOYING_API_TOKENS": f"ops:{TOKEN}",
             "JIAOYING_LINK_SECRET": LINK_SECRET,
             "JIAOYING_PUBLIC_URL": PUBLIC_URL,

@@ -1,0 +1,115 @@
+"""Read-only views of door-knock tasks (敲门入户), open ones first.
+
+A task lists the silent persons its report would answer for right now, so whoever goes
+door to door knows whose households to knock on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import case, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatcher.roster import Roster
+from dispatcher.rosters import RosterBook
+from dispatcher.store.queries import masked_report
+from dispatcher.store.recipient_views import SILENT_STATES, grids_view, person_view
+from dispatcher.store.schema import recipients, tasks, warnings
+
+# Sort key: open tasks (0) before done ones (1), each oldest first.
+_RANK = case((tasks.c.status == "open", 0), else_=1)
+
+
+async def list_tasks(
+    conn: AsyncConnection,
+    rosters: RosterBook,
+    *,
+    warning_id: str | None,
+    status: str | None,
+    limit: int,
+    after: tuple[int, int] | None = None,
+) -> tuple[list[dict[str, Any]], tuple[int, int] | None]:
+    """A page of tasks, open first, and the sort key of the last when there may be more."""
+    query = select(tasks, _RANK.label("rank"))
+    if warning_id is not None:
+        query = query.where(tasks.c.warning_id == warning_id)
+    if status is not None:
+        query = query.where(tasks.c.status == status)
+    if after is not None:
+        query = query.where(tuple_(_RANK, tasks.c.id) > tuple_(*after))
+    rows = (await conn.execute(query.order_by(_RANK, tasks.c.id).limit(limit + 1))).all()
+    page = rows[:limit]
+    items = await task_views(conn, rosters, page)
+    last = page[-1] if len(rows) > limit else None
+    return items, (int(last.rank), int(last.id)) if last is not None else None
+
+
+async def find_task(
+    conn: AsyncConnection, rosters: RosterBook, task_id: int
+) -> dict[str, Any] | None:
+    row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).one_or_none()
+    if row is None:
+        return None
+    return (await task_views(conn, rosters, [row]))[0]
+
+
+async def task_views(
+    conn: AsyncConnection, rosters: RosterBook, rows: Sequence[Any]
+) -> list[dict[str, Any]]:
+    """`tasks` rows for display, named from their warnings' roster snapshots."""
+    warning_ids = sorted({row.warning_id for row in rows})
+    chains = {
+        w.id: w
+        for w in await conn.execute(
+            select(
+                warnings.c.id,
+                warnings.c.event,
+                warnings.c.level,
+                warnings.c.drill,
+                warnings.c.roster_id,
+            ).where(warnings.c.id.in_(warning_ids))
+        )
+    }
+    silent: dict[str, list[Any]] = defaultdict(list)
+    for recipient in await conn.execute(
+        select(recipients.c.warning_id, recipients.c.person_id, recipients.c.grid_codes)
+        .where(recipients.c.warning_id.in_(warning_ids), recipients.c.state.in_(SILENT_STATES))
+        .order_by(recipients.c.id)
+    ):
+        silent[recipient.warning_id].append(recipient)
+    views = []
+    for row in rows:
+        chain = chains[row.warning_id]
+        roster = await rosters.get(conn, chain.roster_id)
+        assignee = roster.persons.get(row.assignee_id) if row.assignee_id else None
+        grids = set(row.grid_codes)
+        still_silent = [
+            {"person_id": r.person_id, "name": _name(roster, r.person_id)}
+            for r in silent[row.warning_id]
+            if row.status == "open" and grids & set(r.grid_codes)
+        ]
+        views.append(
+            {
+                "id": row.id,
+                "warning_id": row.warning_id,
+                "warning": {"event": chain.event, "level": chain.level, "drill": chain.drill},
+                "kind": row.kind,
+                "status": row.status,
+                "occasion": row.occasion,
+                "assignee": person_view(assignee, row.assignee_id) if row.assignee_id else None,
+                "grids": grids_view(roster, row.grid_codes),
+                "silent_persons": still_silent,
+                "created_at": row.created_at.isoformat(),
+                "reported_at": row.reported_at.isoformat() if row.reported_at else None,
+                "report": masked_report(row.report),
+            }
+        )
+    return views
+
+
+def _name(roster: Roster, person_id: str) -> str | None:
+    person = roster.persons.get(person_id)
+    return person.name if person else None
