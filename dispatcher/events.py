@@ -111,18 +111,24 @@ class EventPublisher:
         self._wakeup = asyncio.Event()
         # One drain at a time per process: two would send the same rows twice.
         self._draining = asyncio.Lock()
+        self._stopping = False
+
+    def stop(self) -> None:
+        """End `run()` after the drain in progress (never mid-transaction)."""
+        self._stopping = True
+        self._wakeup.set()
 
     def wake(self) -> None:
         """Publish promptly: call after committing a transaction that wrote events."""
         self._wakeup.set()
 
     async def run(self) -> None:
-        """Publish pending events until cancelled: at once after `wake()`, else every
+        """Publish pending events until `stop()`: at once after `wake()`, else every
         `idle` seconds. Trouble is logged and retried with jittered backoff (at most
         `retry_backoff_max` seconds apart) and never ends the loop, for a publisher that
         stopped would silently let the outbox grow.
         """
-        while True:
+        while not self._stopping:
             self._wakeup.clear()
             retrying = AsyncRetrying(
                 # Broad on purpose: this loop outlives every single failure; the log tells

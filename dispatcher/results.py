@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -39,6 +40,12 @@ _RECORD = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    result: SendResult
+    written: asyncio.Future[None]
+
+
 class ResultWriter:
     def __init__(
         self,
@@ -56,37 +63,55 @@ class ResultWriter:
         self._on_result = on_result
         self._max_batch = max_batch
         self._linger = linger
-        self._queue: asyncio.Queue[SendResult] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Queued | None] = asyncio.Queue()
 
-    def put(self, result: SendResult) -> None:
+    async def record(self, result: SendResult) -> None:
+        """Return once `result` is committed: until then the send counts as in flight, and
+        a crash would leave it claimed (made again after a restart)."""
         self._on_result(result)
-        self._queue.put_nowait(result)
+        written = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Queued(result, written))
+        await written
+
+    def stop(self) -> None:
+        """End `run()` once every result queued before this call is written."""
+        self._queue.put_nowait(None)
 
     @property
     def backlog(self) -> int:
         return self._queue.qsize()
 
     async def run(self) -> None:
-        """Write results until cancelled; on cancellation, write what is queued first."""
-        try:
-            while True:
-                batch = [await self._queue.get()]
+        """Write results in batches until `stop()`."""
+        while True:
+            first = await self._queue.get()
+            if first is not None:
                 await asyncio.sleep(self._linger)
-                batch.extend(self._take(self._max_batch - 1))
-                await self._write(batch)
-        except asyncio.CancelledError:
-            await self.flush()
-            raise
+            batch, stopped = self._take(first, self._max_batch)
+            if batch:
+                try:
+                    await self._write([queued.result for queued in batch])
+                except Exception as error:  # the senders learn it; the writer goes on
+                    log.exception("could not record send results", count=len(batch))
+                    for queued in batch:
+                        queued.written.set_exception(error)
+                else:
+                    for queued in batch:
+                        queued.written.set_result(None)
+            if stopped:
+                return
 
-    async def flush(self) -> None:
-        while not self._queue.empty():
-            await self._write(self._take(self._max_batch))
-
-    def _take(self, limit: int) -> list[SendResult]:
-        taken: list[SendResult] = []
-        while len(taken) < limit and not self._queue.empty():
-            taken.append(self._queue.get_nowait())
-        return taken
+    def _take(self, first: _Queued | None, limit: int) -> tuple[list[_Queued], bool]:
+        """Up to `limit` queued results, and whether the stop mark was among them."""
+        taken: list[_Queued] = []
+        item = first
+        while True:
+            if item is None:
+                return taken, True
+            taken.append(item)
+            if len(taken) >= limit or self._queue.empty():
+                return taken, False
+            item = self._queue.get_nowait()
 
     async def _write(self, batch: list[SendResult]) -> None:
         now = self._clock()

@@ -65,6 +65,9 @@ from dispatcher.texts import Addressee, WarningText
 
 log = structlog.get_logger("jiaoying.scheduler")
 
+SENDS_PER_RECIPIENT = 4
+"""Sends one decision may claim, at most in practice: voice, SMS, WeChat and a zone."""
+
 
 class Scheduler:
     def __init__(
@@ -92,6 +95,7 @@ class Scheduler:
         self._idle = idle
         self._metrics = metrics
         self._wake = asyncio.Event()
+        self._stopping = False
         self._texts: dict[int, WarningText] = {}
         self._policies: dict[tuple[str, str], LevelPolicy] = {}
 
@@ -99,9 +103,15 @@ class Scheduler:
         """Look at the timers now (a warning arrived, an answer or a failure was recorded)."""
         self._wake.set()
 
+    def stop(self) -> None:
+        """End `run()` after the batch in progress: a batch is one transaction, and a task
+        cancelled inside one could leave SQLite's write lock held."""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        """Work until cancelled."""
-        while True:
+        """Work until `stop()`."""
+        while not self._stopping:
             self._wake.clear()
             if await self.tick():
                 continue
@@ -126,9 +136,14 @@ class Scheduler:
                 await asyncio.wait_for(self._wake.wait(), delay)
 
     async def _run_timers(self) -> int:
+        # Claim no more than the sender can start at once: a claimed send waiting for the
+        # window would be made again after a crash without ever having gone out, and the
+        # count of possible duplicates would overstate.
+        await self._sender.wait_for_room(SENDS_PER_RECIPIENT)
+        limit = max(1, min(self._batch, self._sender.room // SENDS_PER_RECIPIENT))
         now = self._clock()
         async with self._db.writer.begin() as conn:
-            tokens = await claim_due(conn, now, self._batch)
+            tokens = await claim_due(conn, now, limit)
             if not tokens:
                 return 0
             stored = await load_recipients(conn, tokens)

@@ -2,15 +2,15 @@
 
 Two retry loops, each with one job: here a short tenacity retry around one provider call,
 on `TransientDeliveryError` only, honouring `retry_after`; above it, the policy's own
-re-notify and escalation steps. The number of sends in flight is bounded (`window`):
-it is also the most that a crash can leave with an unknown outcome.
+re-notify and escalation steps. The number of sends in flight (claimed and not yet
+recorded) is bounded by `window`: the most a crash can leave with an unknown outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +19,7 @@ from aiolimiter import AsyncLimiter
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
     wait_random_exponential,
@@ -33,6 +33,7 @@ from channels.base import (
     Reason,
     Status,
     TransientDeliveryError,
+    UncertainDeliveryError,
 )
 
 log = structlog.get_logger("jiaoying.sender")
@@ -79,7 +80,7 @@ class Sender:
     def __init__(
         self,
         channels: Mapping[str, Channel],
-        report: Callable[[SendResult], None],
+        report: Callable[[SendResult], Awaitable[None]],
         *,
         limits: Mapping[str, ChannelLimits] | None = None,
         window: int = 256,
@@ -98,20 +99,46 @@ class Sender:
             name: AsyncLimiter(limits.get(name, ChannelLimits()).per_second, 1.0)
             for name in channels
         }
+        self._window_size = window
         self._window = asyncio.Semaphore(window)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting = 0  # orders handed to submit() that wait for a place in the window
+        self._freed = asyncio.Event()
 
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
 
+    @property
+    def room(self) -> int:
+        """Places left in the window once every order already submitted has one."""
+        return self._window_size - len(self._tasks) - self._waiting
+
+    async def wait_for_room(self, places: int) -> None:
+        """Return when at least `places` (capped at the window) are free."""
+        places = min(places, self._window_size)
+        while self.room < places:
+            self._freed.clear()
+            await self._freed.wait()
+
     async def submit(self, orders: Sequence[Order]) -> None:
         """Start every order; waits while the in-flight window is full (backpressure)."""
-        for order in orders:
-            await self._window.acquire()
-            task = asyncio.create_task(self._deliver(order))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        remaining = len(orders)
+        self._waiting += remaining
+        try:
+            for order in orders:
+                await self._window.acquire()
+                remaining -= 1
+                self._waiting -= 1
+                task = asyncio.create_task(self._deliver(order))
+                self._tasks.add(task)
+                task.add_done_callback(self._finished)
+        finally:
+            self._waiting -= remaining  # only if cancelled while waiting
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._freed.set()
 
     async def drain(self, grace: float) -> bool:
         """Wait for the sends in flight; False if some were still running at the deadline."""
@@ -134,9 +161,14 @@ class Sender:
             result = self._failed(
                 order, "failed", DeliveryError(Reason.SERVER_ERROR, type(error).__name__)
             )
+        try:
+            # The window counts a send until its outcome is recorded: that is the most a
+            # crash can leave claimed-but-sent, i.e. possibly sent twice after a restart.
+            await self._report(_timed(result, time.monotonic() - started))
+        except Exception:
+            log.exception("send result not recorded; it stays claimed", key=notice.key)
         finally:
             self._window.release()
-        self._report(_timed(result, time.monotonic() - started))
 
     async def _attempt(self, order: Order) -> SendResult:
         notice = order.notice
@@ -146,7 +178,7 @@ class Sender:
                 Reason.NO_ADDRESS, f"no {notice.channel} channel configured"
             )
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type(TransientDeliveryError),
+            retry=retry_if_exception(_worth_retrying),
             wait=self._wait,
             stop=stop_after_attempt(self._retry.attempts)
             | stop_after_delay(self._retry.within_seconds),
@@ -189,6 +221,13 @@ class Sender:
             reason=str(error.reason),
             detail=error.detail[:500],
         )
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    """Transient, and not possibly accepted already (a retry must not send twice)."""
+    return isinstance(error, TransientDeliveryError) and not isinstance(
+        error, UncertainDeliveryError
+    )
 
 
 def _timed(result: SendResult, seconds: float) -> SendResult:

@@ -146,6 +146,11 @@ class Settings(BaseSettings):
     broadcast_token: SecretStr | None = None
     log_level: LogLevel = "INFO"
     shutdown_grace: float = 20.0
+    # A replica whose heartbeat is older than this is taken for dead: its claimed sends are
+    # made again by another. Above the 2 s heartbeat with margin for a busy event loop.
+    peer_timeout: float = 10.0
+    # Sends claimed and not yet recorded, at most; also the most a crash can repeat.
+    send_window: int = 256
 
     @classmethod
     def settings_customise_sources(

@@ -150,6 +150,13 @@ def _parse_log_level(value: Any) -> str:
     return text
 
 
+def _parse_count(value: Any) -> int:
+    text = _text(value)
+    if not text.isdecimal() or not 1 <= int(text) <= 100_000:
+        raise ValueError(f"must be a whole number from 1 to 100000 {_got(text)}")
+    return int(text)
+
+
 def _parse_seconds(value: Any) -> float:
     text = _text(value)
     try:
@@ -185,4 +192,6 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "broadcast_token": _parse_word,
     "log_level": _parse_log_level,
     "shutdown_grace": _parse_seconds,
+    "peer_timeout": _parse_seconds,
+    "send_window": _parse_count,
 }
