@@ -65,6 +65,7 @@ from dispatcher.texts import Addressee, WarningText
 
 log = structlog.get_logger("jiaoying.scheduler")
 
+RETRY_PAUSE = 1.0  # seconds after a failed batch: long enough not to spin on a dead store
 SENDS_PER_RECIPIENT = 4
 """Sends one decision may claim, at most in practice: voice, SMS, WeChat and a zone."""
 
@@ -110,12 +111,17 @@ class Scheduler:
         self._wake.set()
 
     async def run(self) -> None:
-        """Work until `stop()`."""
+        """Work until `stop()`. A failed batch (store trouble, a conflict with another
+        replica) is rolled back and retried; the loop itself never dies of it."""
         while not self._stopping:
             self._wake.clear()
-            if await self.tick():
-                continue
-            await self._sleep()
+            try:
+                if await self.tick():
+                    continue
+                await self._sleep()
+            except Exception:
+                log.exception("scheduler batch failed; retrying")
+                await asyncio.sleep(RETRY_PAUSE)
 
     async def tick(self) -> int:
         """Process what is due now; returns how many rows were handled."""
