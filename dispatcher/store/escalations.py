@@ -20,6 +20,8 @@ from dispatcher.effects import EscalationRow, SummonsJoin, TaskJoin
 from dispatcher.store.chains import upsert
 from dispatcher.store.schema import escalations, recipients, summons, tasks
 
+_OPEN_TRIES = 3
+
 
 @dataclass(frozen=True, slots=True)
 class DueSummons:
@@ -154,30 +156,40 @@ async def _open_summons(
         summons.c.kind == join.kind.value,
         summons.c.occasion == join.occasion,
     )
-    gathering = await conn.execute(
-        select(summons.c.id).where(*same, summons.c.eta.is_not(None)).limit(1)
-    )
-    found = gathering.scalar_one_or_none()
-    if found is not None:
-        return int(found)
-    batch = (await conn.execute(select(func.count()).where(*same))).scalar_one()
     task_id = task_ids.get((join.target_id, join.task_occasion)) if join.task_occasion else None
-    created = await conn.execute(
-        insert(summons)
-        .values(
-            warning_id=warning_id,
-            person_id=join.target_id,
-            kind=join.kind.value,
-            occasion=join.occasion,
-            channels=list(join.channels),
-            batch=batch,
-            eta=gather_until,
-            created_at=now,
-            task_id=task_id,
+    # Another replica may open the same summons at the same moment: the unique key makes
+    # one insert win, and the other joins what it opened (or opens the next batch when
+    # that one has already gone out).
+    for _ in range(_OPEN_TRIES):
+        gathering = await conn.execute(
+            select(summons.c.id).where(*same, summons.c.eta.is_not(None)).limit(1)
         )
-        .returning(summons.c.id)
-    )
-    return int(created.scalar_one())
+        found = gathering.scalar_one_or_none()
+        if found is not None:
+            return int(found)
+        batch = (await conn.execute(select(func.count()).where(*same))).scalar_one()
+        created = await conn.execute(
+            upsert(conn, summons)
+            .values(
+                warning_id=warning_id,
+                person_id=join.target_id,
+                kind=join.kind.value,
+                occasion=join.occasion,
+                channels=list(join.channels),
+                batch=batch,
+                eta=gather_until,
+                created_at=now,
+                task_id=task_id,
+            )
+            .on_conflict_do_nothing(
+                index_elements=["warning_id", "person_id", "kind", "occasion", "batch"]
+            )
+            .returning(summons.c.id)
+        )
+        opened = created.scalar_one_or_none()
+        if opened is not None:
+            return int(opened)
+    raise RuntimeError(f"could not open a summons for {join.target_id} ({join.occasion})")
 
 
 async def claim_due_summons(conn: AsyncConnection, now: datetime, limit: int) -> list[DueSummons]:
