@@ -121,9 +121,9 @@ class StandInServer:
             raise RuntimeError("the stand-in is not started")
         return self._http
 
-    async def start(self, port: int = 0) -> Self:
-        """Serve on 127.0.0.1:`port` (0: a free port); `url` says where."""
-        sock = free_socket(port=port)
+    async def start(self, port: int = 0, host: str = "127.0.0.1") -> Self:
+        """Serve on `host`:`port` (0: a free port); `url` says where."""
+        sock = free_socket(host, port)
         # handler_cancellation: a stalled handler ends with the client's disconnect.
         self._runner = web.AppRunner(
             self.app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
