@@ -129,10 +129,11 @@ class ResultWriter:
         delivered = [r.recipient_id for r in batch if r.status == "delivered" and r.recipient_id]
         rejected = [r.recipient_id for r in batch if r.status == "rejected" and r.recipient_id]
         async with self._db.writer.begin() as conn:
-            await conn.execute(_RECORD, rows)
-            if delivered:
-                await mark_delivered(conn, delivered)
+            # Timers before recipients, as the scheduler locks them (no lock cycle).
             if rejected:
                 await wake_recipients(conn, rejected, now)
+            if delivered:
+                await mark_delivered(conn, delivered)
+            await conn.execute(_RECORD, rows)
         if rejected:
             self._on_wake()

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.model import Level
 from dispatcher.policy import GridAnswer, policy_from_data
-from dispatcher.store.chains import wake_recipients
+from dispatcher.store.chains import lock_chains, wake_recipients
 from dispatcher.store.intake import record_audit
 from dispatcher.store.outbox import enqueue_event
 from dispatcher.store.schema import answers, escalations, recipients, summons, tasks, warnings
@@ -113,10 +113,16 @@ async def report_task(
 
 
 async def _open_recipients(conn: AsyncConnection, where: Sequence[Any]) -> list[tuple[int, int]]:
+    """The open recipients `where` selects, locked for this transaction."""
+    candidates = select(recipients.c.id).where(*where, recipients.c.state.in_(OPEN_STATES))
+    ids = list((await conn.execute(candidates)).scalars())
+    if not ids:
+        return []
+    await lock_chains(conn, ids)
     rows = await conn.execute(
-        select(recipients.c.id, recipients.c.chain_revision)
-        .where(*where, recipients.c.state.in_(OPEN_STATES))
-        .with_for_update()
+        select(recipients.c.id, recipients.c.chain_revision).where(
+            recipients.c.id.in_(ids), recipients.c.state.in_(OPEN_STATES)
+        )
     )
     return [(row.id, row.chain_revision) for row in rows]
 
@@ -170,6 +176,7 @@ async def _close(
 ) -> Closed:
     if not rows:
         return Closed(warning_id, ())
+    await lock_chains(conn, [rid for rid, _, _, _ in rows])
     await conn.execute(
         insert(answers),
         [

@@ -242,3 +242,25 @@ async def wake_recipients(
         ),
         [{"recipient_id": rid, "eta": now, "token": 0} for rid in sorted(set(recipient_ids))],
     )
+
+
+async def lock_chains(conn: AsyncConnection, recipient_ids: Sequence[int]) -> None:
+    """Lock these recipients' timers, then the recipients, in id order.
+
+    The scheduler locks a due timer before its recipient; everything else that changes a
+    chain takes the locks in the same order, so PostgreSQL never sees a lock cycle.
+    (SQLite serialises writers and ignores FOR UPDATE.)
+    """
+    ordered = sorted(set(recipient_ids))
+    await conn.execute(
+        select(timers.c.recipient_id)
+        .where(timers.c.recipient_id.in_(ordered))
+        .order_by(timers.c.recipient_id)
+        .with_for_update()
+    )
+    await conn.execute(
+        select(recipients.c.id)
+        .where(recipients.c.id.in_(ordered))
+        .order_by(recipients.c.id)
+        .with_for_update()
+    )

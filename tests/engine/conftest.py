@@ -90,7 +90,13 @@ def db_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def jiaoying(db_url: str) -> AsyncIterator[Jiaoying]:
+def policy_file() -> Path:
+    """The policy the service runs; test modules may override it (a slower clock)."""
+    return ROOT / "tests/data/fast-policy.yaml"
+
+
+@pytest.fixture
+async def jiaoying(db_url: str, policy_file: Path) -> AsyncIterator[Jiaoying]:
     settings = load_settings(
         {
             "JIAOYING_DB_URL": db_url,
@@ -100,7 +106,7 @@ async def jiaoying(db_url: str) -> AsyncIterator[Jiaoying]:
         }
     )
     roster = load_roster(EXAMPLES / "roster")
-    policy = load_policy(ROOT / "tests/data/fast-policy.yaml")
+    policy = load_policy(policy_file)
     channels = {name: RecordingChannel(name) for name in CHANNEL_NAMES}
 
     def make_channels() -> dict[str, Channel]:

@@ -15,6 +15,9 @@ from dispatcher.cap import parse_cap
 from dispatcher.roster import Person
 from dispatcher.store.answers import record_answer, report_task
 from tests.engine.conftest import EXAMPLES, Jiaoying, eventually
+from tests.pg import each_store
+
+__all__ = ["each_store"]  # the `db_url` fixture: every case runs on SQLite and PostgreSQL
 
 RED = "red-rainstorm.xml"
 
@@ -109,7 +112,7 @@ async def test_silent_persons_are_recalled_escalated_and_door_knocked(jiaoying: 
     tasks = await eventually(
         lambda: jiaoying.rows("select id, assignee_id, grid_codes, status from tasks"), 8
     )
-    covered = {code for task in tasks for code in json.loads(task.grid_codes)}
+    covered = {code for task in tasks for code in _codes(task.grid_codes)}
     assert covered == {code for pid in silent for code in persons[pid].grid_codes}
     assert {task.status for task in tasks} == {"open"}
     await eventually(lambda: jiaoying.sent("sms", "door_knock"), 4)
@@ -144,3 +147,8 @@ async def test_cancel_stops_escalation_and_tells_those_already_told(jiaoying: Ji
 
 async def _no_timer_left(jiaoying: Jiaoying) -> bool:
     return not await jiaoying.rows("select recipient_id from timers")
+
+
+def _codes(stored: str | list[str]) -> list[str]:
+    """A JSON column as raw SQL returns it: text on SQLite, decoded on PostgreSQL."""
+    return json.loads(stored) if isinstance(stored, str) else stored

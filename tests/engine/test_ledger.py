@@ -14,7 +14,8 @@ from typing import Any
 
 from dispatcher.http.ledger import HEADER
 from tests.engine.conftest import PUBLIC_URL, TOKEN, Jiaoying, eventually
-from tests.engine.test_status_api import Api, all_told, each_store, full_numbers, replies
+from tests.engine.test_status_api import Api, all_told, full_numbers, replies
+from tests.pg import each_store
 
 __all__ = ["each_store"]  # the `db_url` fixture: this module runs on SQLite and PostgreSQL
 

@@ -36,7 +36,7 @@ from dispatcher.http.broadcast_callbacks import add_broadcast_routes
 from dispatcher.http.twilio_callbacks import add_twilio_routes
 from dispatcher.http.wechat_callbacks import add_wechat_routes
 from tests.engine.conftest import TOKEN, Jiaoying
-from tests.engine.test_status_api import each_store
+from tests.pg import each_store
 
 # The `db_url` fixture: on PostgreSQL too, which refuses what SQLite lets pass (a NUL).
 __all__ = ["each_store"]

@@ -10,16 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
-import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
-from yarl import URL
 
 from dispatcher.area import resolve
 from dispatcher.cap import parse_cap
@@ -30,37 +24,11 @@ from dispatcher.replies import Replies
 from dispatcher.restamp import restamp
 from dispatcher.roster import Person, Roster
 from tests.engine.conftest import EXAMPLES, TOKEN, Jiaoying, eventually
+from tests.pg import each_store
 
 RED = "red-rainstorm.xml"
 SILENT_STATES = {"pending", "notified", "delivered", "unreachable"}
-PG_ADMIN_URL = os.environ.get(
-    "JIAOYING_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
-
-
-@pytest.fixture(name="db_url", params=["sqlite", "postgresql"])
-async def each_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """SQLite (one county) and PostgreSQL (replicas): the status queries lean on JSON as
-    text, row-value comparisons and CASE, on which the two must agree. PostgreSQL is a
-    fresh database on the machine's server, dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/jiaoying.db"
-        return
-    admin = URL(PG_ADMIN_URL.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        conn = await asyncpg.connect(str(admin), timeout=5)
-    except (OSError, asyncpg.PostgresError) as error:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {admin.host}:{admin.port} ({error}). Start it with"
-            " `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`."
-        )
-    name = f"jiaoying_test_{secrets.token_hex(4)}"
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield str(URL(PG_ADMIN_URL).with_path(f"/{name}"))
-    finally:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+__all__ = ["each_store"]  # the `db_url` fixture: this module runs on SQLite and PostgreSQL
 
 
 def full_numbers(roster: Roster) -> set[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import aio_pika
-import asyncpg
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from aio_pika.exceptions import AMQPConnectionError
@@ -42,6 +40,7 @@ from dispatcher.policy import load_policy
 from dispatcher.roster import load_roster
 from dispatcher.rosters import RosterBook
 from dispatcher.store.db import Database, open_database
+from tests.pg import fresh_database
 
 AMQP_URL = os.environ.get("JIAOYING_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 ROOT = Path(__file__).resolve().parents[2]
@@ -311,26 +310,8 @@ def url_through(relay: BrokerLink) -> str:
     )
 
 
-PG_ADMIN_URL = os.environ.get(
-    "JIAOYING_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
-
-
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
     """A fresh, empty PostgreSQL database on the machine's server, dropped afterwards."""
-    admin = URL(PG_ADMIN_URL.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        conn = await asyncpg.connect(str(admin), timeout=5)
-    except (OSError, asyncpg.PostgresError) as error:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {admin.host}:{admin.port} ({error}). Start it with"
-            " `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`."
-        )
-    name = f"jiaoying_test_{secrets.token_hex(4)}"
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield str(URL(PG_ADMIN_URL).with_path(f"/{name}"))
-    finally:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+    async with fresh_database() as url:
+        yield url
