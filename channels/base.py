@@ -59,6 +59,23 @@ class PermanentDeliveryError(DeliveryError):
     """Never worth trying again on this channel for this address."""
 
 
+def http_failure(
+    http_status: int, detail: str, retry_after: float | None = None
+) -> DeliveryError | None:
+    """The failure an HTTP status decides by itself, the same for every provider: 429
+    rate-limited, 5xx and 408 transient, 401/403 a permanent credentials problem. None for
+    any other status: the adapter's own codes decide."""
+    if http_status == 429:
+        return TransientDeliveryError(Reason.RATE_LIMITED, detail, retry_after)
+    if http_status >= 500:
+        return TransientDeliveryError(Reason.SERVER_ERROR, detail, retry_after)
+    if http_status == 408:
+        return TransientDeliveryError(Reason.TIMEOUT, detail)
+    if http_status in (401, 403):
+        return PermanentDeliveryError(Reason.AUTH, detail)
+    return None
+
+
 class Status(StrEnum):
     """What a successful `send` knows at once."""
 

@@ -50,6 +50,7 @@ from channels.base import (
     Receipt,
     Status,
     TransientDeliveryError,
+    http_failure,
 )
 
 log = structlog.get_logger("jiaoying.channels.broadcast")
@@ -155,14 +156,9 @@ def classify(
     detail = f"HTTP {http_status}" + (f" {error}" if error else "")
     if message:
         detail = f"{detail}: {message[:160]}"
-    if http_status == 429:
-        return TransientDeliveryError(Reason.RATE_LIMITED, detail, retry_after)
-    if http_status >= 500:
-        return TransientDeliveryError(Reason.SERVER_ERROR, detail, retry_after)
-    if http_status == 408:
-        return TransientDeliveryError(Reason.TIMEOUT, detail)
-    if http_status in (401, 403):
-        return PermanentDeliveryError(Reason.AUTH, detail)
+    failure = http_failure(http_status, detail, retry_after)
+    if failure is not None:
+        return failure
     if error == "unknown_area":
         return PermanentDeliveryError(Reason.INVALID_ADDRESS, detail)
     return PermanentDeliveryError(Reason.CLIENT_ERROR, detail)

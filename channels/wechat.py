@@ -44,6 +44,7 @@ from channels.base import (
     Receipt,
     Status,
     TransientDeliveryError,
+    http_failure,
 )
 
 if TYPE_CHECKING:
@@ -101,14 +102,9 @@ def classify(
     detail = f"HTTP {http_status}" if errcode is None else f"errcode {errcode}"
     if errmsg:
         detail = f"{detail}: {errmsg[:160]}"
-    if http_status == 429:
-        return TransientDeliveryError(Reason.RATE_LIMITED, detail, retry_after)
-    if http_status >= 500:
-        return TransientDeliveryError(Reason.SERVER_ERROR, detail, retry_after)
-    if http_status == 408:
-        return TransientDeliveryError(Reason.TIMEOUT, detail)
-    if http_status in (401, 403):
-        return PermanentDeliveryError(Reason.AUTH, detail)
+    failure = http_failure(http_status, detail, retry_after)
+    if failure is not None:
+        return failure
     if http_status != 200:
         return PermanentDeliveryError(Reason.CLIENT_ERROR, detail)
     if errcode is None:
