@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dispatcher.machine import RecipientState
 from dispatcher.phones import mask_phones_in_text
 from dispatcher.rosters import RosterBook
+from dispatcher.store.place_views import area_names, place_names
 from dispatcher.store.schema import (
     attempts,
     dead_letters,
@@ -196,6 +197,9 @@ async def warning_summary(
         "expires": row.expires.isoformat() if row.expires else None,
         "closed_at": row.closed_at.isoformat() if row.closed_at else None,
         "grids": len(row.grids),
+        "places": place_names(
+            await rosters.get(conn, row.roster_id), row.grids, await area_names(conn, warning_id)
+        ),
         "unmatched_areas": list(row.unmatched_areas),
         "recipients": total,
         "states": states,

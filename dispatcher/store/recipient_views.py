@@ -22,7 +22,7 @@ from dispatcher.phones import mask_phone, mask_phones_in_text
 from dispatcher.roster import Person, Roster
 from dispatcher.rosters import RosterBook
 from dispatcher.store.queries import active_warning
-from dispatcher.store.schema import answers, attempts, escalations, recipients, warnings
+from dispatcher.store.schema import answers, attempts, escalations, recipients, timers, warnings
 
 # The states of a chain still waiting for an answer: the silent persons.
 SILENT_STATES = ("pending", "notified", "delivered", "unreachable")
@@ -76,7 +76,13 @@ async def list_recipients(
     ).scalar_one_or_none()
     if roster_id is None:
         return None
-    query = select(recipients).where(recipients.c.warning_id == warning_id)
+    # The chain's timer: its next re-call or escalation, or after the last step the
+    # warning's expiry, when the chain ends.
+    query = (
+        select(recipients, timers.c.eta.label("next_step_at"))
+        .outerjoin(timers, timers.c.recipient_id == recipients.c.id)
+        .where(recipients.c.warning_id == warning_id)
+    )
     if states is not None:
         query = query.where(recipients.c.state.in_(sorted(states)))
     if grid is not None:
@@ -104,6 +110,7 @@ async def list_recipients(
                 "escalation": row.escalation,
                 "first_notified_at": _iso(row.first_notified_at),
                 "answered_at": _iso(row.answered_at),
+                "next_step_at": _iso(row.next_step_at) if row.state in SILENT_STATES else None,
                 "attempts": tried[row.id],
                 "escalations": escalated[row.id],
                 "answer": answer,

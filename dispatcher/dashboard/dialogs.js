@@ -1,0 +1,110 @@
+// The two things a duty officer records by hand: a person's answer heard off-line, and
+// the report of a door-knock task. Both dialogs live in index.html, outside the parts
+// that polling redraws, so a refresh never wipes what is being typed.
+
+import { ApiError, Unauthorized, postJson } from "./api.js";
+import { HOW } from "./format.js";
+
+let hooks = { saved: () => {}, unauthorized: () => {} };
+let answering = null; // {warningId, recipient} while the answer dialog is open
+let reporting = null; // {task} while the report dialog is open
+
+const answerDialog = () => document.getElementById("answer-dialog");
+const reportDialog = () => document.getElementById("report-dialog");
+
+function showError(id, error) {
+  document.getElementById(id).textContent =
+    error instanceof ApiError ? `未能保存：${error.message}` : `未能保存：无法连接服务（${error.message}）`;
+}
+
+async function submit(dialog, errorId, send) {
+  const button = dialog.querySelector("button[type=submit]");
+  button.disabled = true; // a double click must not post twice
+  try {
+    const message = await send();
+    dialog.close();
+    hooks.saved(message);
+  } catch (error) {
+    if (error instanceof Unauthorized) {
+      dialog.close();
+      hooks.unauthorized();
+    } else {
+      showError(errorId, error);
+    }
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function sendAnswer() {
+  const form = document.getElementById("answer-form");
+  const how = new FormData(form).get("how");
+  const note = form.elements.note.value.trim();
+  const { warningId, recipient } = answering;
+  const { status, body } = await postJson(`/v1/warnings/${encodeURIComponent(warningId)}/answers`, {
+    person_id: recipient.person_id,
+    how,
+    ...(note ? { note } : {}),
+  });
+  const name = body.name || recipient.person_id;
+  // 200: somebody (or a callback) answered first; the API recorded nothing new.
+  return status === 201
+    ? `已登记 ${name} 的应答（${HOW[how]}，登记人 ${body.answer?.by ?? ""}）`
+    : `${name} 已经应答过，未重复登记`;
+}
+
+async function sendReport() {
+  const form = document.getElementById("report-form");
+  const households = form.elements.households_reached.valueAsNumber;
+  const moved = form.elements.people_moved.valueAsNumber;
+  const { body } = await postJson(`/v1/tasks/${reporting.task.id}/report`, {
+    households_reached: households,
+    people_moved: Number.isNaN(moved) ? 0 : moved,
+    note: form.elements.note.value.trim(),
+  });
+  return body.already_reported
+    ? `敲门任务 #${reporting.task.id} 已有报告，以第一次填报为准`
+    : `已提交敲门任务 #${reporting.task.id} 的报告，${body.closed} 人记为已应答`;
+}
+
+/** Wire the dialogs once: `saved(message)` after a save, `unauthorized()` on a 401. */
+export function setupDialogs({ saved, unauthorized }) {
+  hooks = { saved, unauthorized };
+  for (const dialog of [answerDialog(), reportDialog()]) {
+    dialog.querySelector("[data-close]").addEventListener("click", () => dialog.close());
+  }
+  document.getElementById("answer-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit(answerDialog(), "answer-error", sendAnswer);
+  });
+  document.getElementById("report-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit(reportDialog(), "report-error", sendReport);
+  });
+}
+
+/** Ask how `recipient` answered; `tokenName` is shown as who enters it. */
+export function openAnswerDialog(warningId, recipient, tokenName) {
+  answering = { warningId, recipient };
+  const form = document.getElementById("answer-form");
+  form.reset();
+  const where = recipient.grids.map((g) => g.name || g.code).join("、");
+  document.getElementById("answer-person").textContent =
+    `${recipient.name || recipient.person_id}（${recipient.role || "网格员"}，${where}）${recipient.phone || ""}`;
+  answerDialog().querySelector(".by-name").textContent = tokenName;
+  document.getElementById("answer-error").textContent = "";
+  answerDialog().showModal();
+}
+
+/** Ask for the report of door-knock `task`; `tokenName` is shown as who files it. */
+export function openReportDialog(task, tokenName) {
+  reporting = { task };
+  document.getElementById("report-form").reset();
+  const silent = task.silent_persons.map((p) => p.name || p.person_id).join("、");
+  document.getElementById("report-task").textContent =
+    `敲门任务 #${task.id}：${task.grids.map((g) => g.name || g.code).join("、")}` +
+    (silent ? `。提交后记为已应答：${silent}` : "");
+  reportDialog().querySelector(".by-name").textContent = tokenName;
+  document.getElementById("report-error").textContent = "";
+  reportDialog().showModal();
+}
