@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -151,6 +152,16 @@ class Settings(BaseSettings):
     peer_timeout: float = 10.0
     # Sends claimed and not yet recorded, at most; also the most a crash can repeat.
     send_window: int = 256
+    # Provider requests per second, per channel (`sms=500,voice=5`): what the provider's
+    # contract allows. A channel not named keeps the sender's default.
+    send_rates: Mapping[str, float] = Field(default_factory=dict)
+    # Requests a minute one client address may make to the answer page (`/a/{token}`),
+    # in a burst or spread out. Generous: grid persons behind one carrier NAT share an
+    # address, and each answer is a GET and a POST.
+    answer_rate: int = 120
+    # Reverse proxies (addresses or networks, `10.0.0.5,192.168.0.0/24`) whose
+    # X-Forwarded-For names the client; by default none, and the peer is the client.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
     @classmethod
     def settings_customise_sources(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ _E164 = re.compile(r"\+[1-9]\d{6,14}")
 _TOKEN_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 _LINK_SECRET = re.compile(r".{32,}", re.DOTALL)
 _MIN_API_TOKEN = 16
+SEND_CHANNELS = ("voice", "sms", "wechat", "broadcast")
 
 
 def _got(value: str) -> str:
@@ -157,6 +159,51 @@ def _parse_count(value: Any) -> int:
     return int(text)
 
 
+def _parse_send_rates(value: Any) -> dict[str, float]:
+    entries: list[tuple[str, str]] = []
+    if isinstance(value, Mapping):
+        entries = [(str(name), _text(rate)) for name, rate in value.items()]
+    else:
+        for entry in _text(value).split(","):
+            if entry.strip():
+                name, _, given = entry.partition("=")
+                entries.append((name.strip(), given.strip()))
+    problems: list[str] = []
+    rates: dict[str, float] = {}
+    for name, text in entries:
+        try:
+            rate = float(text)
+        except ValueError:
+            rate = math.nan
+        if name not in SEND_CHANNELS:
+            problems.append(f"{name!r} is not a channel (known: {', '.join(SEND_CHANNELS)})")
+        elif name in rates:
+            problems.append(f"{name!r} is given twice")
+        elif not math.isfinite(rate) or rate <= 0:
+            problems.append(f"{name}: must be channel=requests per second, above 0 {_got(text)}")
+        else:
+            rates[name] = rate
+    if problems:
+        raise ValueError("\n".join(problems))
+    return rates
+
+
+def _parse_networks(value: Any) -> tuple[IPv4Network | IPv6Network, ...]:
+    if isinstance(value, tuple | list):
+        entries = [item if isinstance(item, str) else str(item) for item in value]
+    else:
+        entries = [entry.strip() for entry in _text(value).split(",") if entry.strip()]
+    networks: list[IPv4Network | IPv6Network] = []
+    for entry in entries:
+        try:
+            networks.append(ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"must be IP addresses or networks, comma-separated {_got(entry)}"
+            ) from None
+    return tuple(networks)
+
+
 def _parse_seconds(value: Any) -> float:
     text = _text(value)
     try:
@@ -194,4 +241,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "shutdown_grace": _parse_seconds,
     "peer_timeout": _parse_seconds,
     "send_window": _parse_count,
+    "send_rates": _parse_send_rates,
+    "answer_rate": _parse_count,
+    "trusted_proxies": _parse_networks,
 }

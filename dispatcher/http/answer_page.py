@@ -3,6 +3,11 @@
 Only the POST from the page answers. Link scanners and chat previews GET every URL they
 see; if a GET answered, a preview would answer for a person who never read the warning.
 A forged, damaged or expired token gets a clear page and records nothing.
+
+Both are rate-limited per client address (`JIAOYING_ANSWER_RATE` requests a minute, see
+`dispatcher.http.ratelimit`): past it, 429 with `Retry-After`, before the token is even
+looked at. A token's 80-bit MAC cannot be guessed at any rate; the limit keeps one
+source from loading the store with page views and presses.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dispatcher.http.keys import REPLIES
+from dispatcher.http.ratelimit import RateLimit
 from dispatcher.links import AnswerLinks, BadLink, LinkTarget
 from dispatcher.store.reports import LinkSubject
 
 LINKS: web.AppKey[AnswerLinks | None] = web.AppKey("answer_links")
 PAGES = web.AppKey("answer_pages", Environment)
 NOW: web.AppKey[Callable[[], datetime]] = web.AppKey("answer_clock")
+RATE = web.AppKey("answer_rate", RateLimit)
 BEIJING = timezone(timedelta(hours=8))
 _HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 
@@ -29,8 +36,10 @@ def add_answer_routes(
     links: AnswerLinks | None,
     templates_dir: str,
     clock: Callable[[], datetime],
+    rate: RateLimit,
 ) -> None:
     app[LINKS] = links
+    app[RATE] = rate
     app[PAGES] = Environment(
         loader=FileSystemLoader(templates_dir), autoescape=select_autoescape(["html", "j2"])
     )
@@ -61,6 +70,14 @@ async def press_received(request: web.Request) -> web.Response:
 
 
 def _verify(request: web.Request) -> LinkTarget | web.Response:
+    retry_after = request.app[RATE].retry_after(request)
+    if retry_after is not None:
+        return _page(
+            request,
+            status=429,
+            problem="请求太频繁，请稍后再试",
+            headers={"Retry-After": str(retry_after)},
+        )
     links = request.app[LINKS]
     if links is None:
         return _page(request, status=404, problem="确认链接未启用")
@@ -76,6 +93,7 @@ def _page(
     status: int = 200,
     subject: LinkSubject | None = None,
     problem: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     answered = (
         subject.answered_at.astimezone(BEIJING).strftime("%m月%d日 %H:%M")
@@ -88,5 +106,9 @@ def _page(
         .render(subject=subject, problem=problem, answered_text=answered)
     )
     return web.Response(
-        text=html, status=status, content_type="text/html", charset="utf-8", headers=_HEADERS
+        text=html,
+        status=status,
+        content_type="text/html",
+        charset="utf-8",
+        headers={**_HEADERS, **(headers or {})},
     )

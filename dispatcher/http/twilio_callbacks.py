@@ -15,6 +15,14 @@ That URL is the one jiaoying gave Twilio, under `JIAOYING_PUBLIC_URL`, so it is 
 from the setting and the request's raw path, never from the Host header a proxy or a
 forger controls. A missing or wrong signature gets 403 and records nothing. Without a
 Twilio auth token there is nothing to verify against: every route answers 404.
+
+Twilio signs no timestamp, so a genuine request captured and sent again would pass the
+signature check. The two that answer for a person are therefore taken once: an inbound
+SMS by its `MessageSid`, a key press `1` by its `CallSid`, send key and digits, each
+remembered in the answer's own transaction (`dispatcher.store.receipts`). A second copy
+gets 409 and records nothing. Reports and the TwiML fetch are not remembered: a report
+only ever moves a send forward, so a replayed one finds it there already and changes
+nothing (it answers 204 as before), and the TwiML is read-only.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ from dispatcher.http.auth import SETTINGS
 from dispatcher.http.keys import REPLIES
 from dispatcher.http.problems import problem
 from dispatcher.phones import normalise_phone
+from dispatcher.store.receipts import Receipt, Replayed
 
 __all__ = ["INBOUND_SMS_PATH", "MAX_REPLAYS", "add_twilio_routes", "public_request_urls"]
 
@@ -92,7 +101,10 @@ def _signed(handler: FormHandler) -> Handler:
         settings = request.app[SETTINGS]
         if settings.twilio_auth_token is None:
             return problem(404, "Twilio is not configured here")
-        posted = await request.post()
+        try:
+            posted = await request.post()
+        except ValueError:  # multipart, which the body limit has read already: never Twilio's
+            return problem(400, "Twilio posts an application/x-www-form-urlencoded form")
         # The validator signs text fields only; a file upload is never Twilio's.
         form: Form = MultiDict((k, v) for k, v in posted.items() if isinstance(v, str))
         signature = request.headers.get(SIGNATURE_HEADER, "")
@@ -231,9 +243,18 @@ async def key_pressed(request: web.Request, form: Form) -> web.StreamResponse:
         log.info("key press from an answering machine ignored", key=key, provider_id=sid)
         return _twiml(ending_twiml(None))
     if digits == "1":
-        closed = await request.app[REPLIES].answer_send(
-            key, via="voice", detail=f"key 1 on call {sid}"
-        )
+        if not sid:
+            return problem(400, "a key press without CallSid")
+        try:
+            closed = await request.app[REPLIES].answer_send(
+                key,
+                via="voice",
+                detail=f"key 1 on call {sid}",
+                receipt=Receipt("twilio-key", f"{sid}:{digits}:{key}"),
+            )
+        except Replayed:
+            log.warning("twilio key press replayed: refused", key=key, provider_id=sid)
+            return _replayed()
         log.info(
             "answered by key 1",
             key=key,
@@ -255,12 +276,20 @@ async def inbound_sms(request: web.Request, form: Form) -> web.StreamResponse:
     is kept as a note. The reply is empty TwiML: Twilio sends nothing back."""
     sid = form.get("MessageSid") or form.get("SmsSid")
     body = form.get("Body", "")
+    if not sid:
+        return problem(400, "an inbound SMS without MessageSid")
     try:
         phone = normalise_phone(form.get("From", ""))
     except ValueError:
         log.warning("inbound sms from an unreadable number ignored", provider_id=sid)
         return _twiml(MessagingResponse())
-    closed = await request.app[REPLIES].text_from(phone, body)
+    try:
+        closed = await request.app[REPLIES].text_from(
+            phone, body, receipt=Receipt("twilio-sms", sid)
+        )
+    except Replayed:
+        log.warning("twilio inbound sms replayed: refused", provider_id=sid)
+        return _replayed()
     log.info(
         "inbound sms",
         provider_id=sid,
@@ -268,6 +297,10 @@ async def inbound_sms(request: web.Request, form: Form) -> web.StreamResponse:
         answered=sum(len(item.recipient_ids) for item in closed),
     )
     return _twiml(MessagingResponse())
+
+
+def _replayed() -> web.Response:
+    return problem(409, "this callback was taken before: a replay is refused")
 
 
 def _replays(request: web.Request) -> int:

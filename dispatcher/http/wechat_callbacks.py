@@ -11,9 +11,12 @@
 
 Both are authenticated by WeChat's signature over the query:
 `signature == sha1("".join(sorted([token, timestamp, nonce])))`, with the server token
-`JIAOYING_WECHAT_TOKEN`; anything else is refused with 403. A replayed report cannot
-move a send backwards (reports only move forward), so there is no replay window to keep.
-With WeChat not configured the routes answer 404.
+`JIAOYING_WECHAT_TOKEN`; anything else is refused with 403. The signature covers the
+timestamp and nonce but not the body, so a captured query could carry any event: a
+timestamp more than `WINDOW` (5 minutes) old or ahead of our clock is refused with 403,
+and a push whose timestamp and nonce were seen before gets 409 and changes nothing
+(each push's pair is remembered until its timestamp has left the window). With WeChat
+not configured the routes answer 404.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+from datetime import UTC, datetime, timedelta
 from xml.etree.ElementTree import Element, ParseError
 
 import structlog
@@ -29,9 +33,11 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from channels.base import Reason
+from dispatcher.http.api import CLOCK
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.keys import REPLIES
 from dispatcher.http.problems import problem
+from dispatcher.store.receipts import Receipt, Replayed
 
 log = structlog.get_logger("jiaoying.callbacks.wechat")
 
@@ -40,6 +46,11 @@ JOB_FINISHED = "TEMPLATESENDJOBFINISH"
 # WeChat reports within a second or two, sometimes before the send's own result (and so
 # its msgid) is written; wait for it a little, well inside WeChat's 5 s reply budget.
 _MATCH_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8)
+# How far a signed timestamp may be from our clock, either way.
+WINDOW = timedelta(minutes=5)
+# A pair seen at S was signed within WINDOW of S and is accepted until WINDOW after its
+# timestamp: forgetting it after 3 × WINDOW leaves a margin for replicas' clocks.
+RECEIPT_KEPT = 3 * WINDOW
 
 
 def add_wechat_routes(app: web.Application) -> None:
@@ -76,6 +87,13 @@ async def receive_event(request: web.Request) -> web.StreamResponse:
     refusal = _refusal(request)
     if refusal is not None:
         return refusal
+    query = request.query
+    receipt = Receipt("wechat", f"{query.get('timestamp', '')}:{query.get('nonce', '')}")
+    try:
+        await request.app[REPLIES].take_receipt(receipt, keep=RECEIPT_KEPT)
+    except Replayed:
+        log.warning("wechat push replayed: refused")
+        return problem(409, "this push was taken before: a replay is refused")
     try:
         root = fromstring(await request.read())
     except (ParseError, DefusedXmlException):
@@ -125,4 +143,16 @@ def _refusal(request: web.Request) -> web.Response | None:
     if not hmac.compare_digest(expected.encode(), presented.encode()):
         log.warning("wechat callback with a bad signature refused")
         return problem(403, "bad signature")
+    signed_at = _timestamp(query.get("timestamp", ""))
+    now = request.app[CLOCK]()
+    if signed_at is None or abs(now - signed_at) > WINDOW:
+        log.warning("wechat callback with a stale or future timestamp refused")
+        return problem(403, "the signed timestamp is not within 5 minutes of now")
     return None
+
+
+def _timestamp(text: str) -> datetime | None:
+    """The moment a WeChat `timestamp` (Unix seconds) names; None if it names none."""
+    if not text.isdecimal() or len(text) > 12:
+        return None
+    return datetime.fromtimestamp(int(text), UTC)

@@ -124,6 +124,8 @@ recipients = Table(
     Column("answered_at", UTCDateTime),
     Column("note", Text),
     UniqueConstraint("warning_id", "person_id", name="uq_recipients_person"),
+    # An SMS reply names a number, not a warning: its person's open chains are found here.
+    Index("ix_recipients_person", "person_id"),
 )
 
 timers = Table(
@@ -165,6 +167,7 @@ escalations = Table(
     Column("summons_id", Serial, ForeignKey("summons.id")),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("recipient_id", "occasion", name="uq_escalations_step"),
+    Index("ix_escalations_target", "target_id"),  # whom a supervisor's answer closes
 )
 
 tasks = Table(
@@ -272,4 +275,17 @@ outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("published_at", UTCDateTime),
     Index("ix_outbox_pending", "published_at", "id"),
+)
+
+# Provider callbacks that were taken, so that a genuine one replayed later is refused:
+# an inbound SMS by its MessageSid, a key press by call, send key and digits (Twilio signs
+# no timestamp, so these are kept), a WeChat push by its signed timestamp and nonce
+# (forgotten once the timestamp is out of the accepted window).
+callback_receipts = Table(
+    "callback_receipts",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Index("ix_callback_receipts_seen", "kind", "seen_at"),
 )

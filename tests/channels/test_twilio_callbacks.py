@@ -383,3 +383,24 @@ async def test_callback_logs_carry_no_full_number_and_no_token(rig: Rig) -> None
     assert "twilio sms status" in text and "answered by key 1" in text
     assert (person.phone or "").removeprefix("+86") not in text
     assert rig.standin.auth_token not in text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"garbage",
+        b"--xx\r\nbroken",
+        b'--xx\r\nContent-Disposition: form-data; name="Body"\r\n\r\n1',
+    ],
+)
+async def test_a_multipart_body_is_refused_not_a_server_error(rig: Rig, body: bytes) -> None:
+    """Twilio posts urlencoded forms only; a multipart body used to raise out of the form
+    parser (500 with a traceback) before the signature was even looked at."""
+    await rig.jiaoying.post(RED)
+    before = await rig.jiaoying.rows("select id from answers")
+    for path in ("/callbacks/twilio/sms", "/callbacks/twilio/status?key=k"):
+        response = await rig.client.post(
+            path, data=body, headers={"Content-Type": "multipart/form-data; boundary=xx"}
+        )
+        assert response.status == 400, (path, await response.text())
+    assert await rig.jiaoying.rows("select id from answers") == before

@@ -11,11 +11,14 @@ it. This module holds what every stand-in needs and nothing provider-specific:
   and `stall_next(seconds)`;
 - simple global fault modes for reliability tests: `error_rate` (random 500s),
   `rate_limit` (429 with `Retry-After` once more than N requests came within a second),
-  `reset_connections` (drop the connection without an answer);
+  `reset_connections` (drop the connection without an answer), `response_delay` (the
+  request is carried out at once, its answer held back: a client that dies meanwhile
+  never learns the provider's id);
 - an HTTP client session (`http`) for the provider's side of callbacks.
 
 A subclass registers its routes on `self.app` and calls `await self.intercept(request)`
-first in each handler that is a provider API call; when a control or a fault applies,
+first in each handler that is a provider API call, and `await self.hold_answer()` once
+the call is carried out; when a control or a fault applies,
 that returns the response to send instead (in the provider's own error format, from the
 `server_error` / `rate_limited` hooks). Handlers that are not provider API calls (a test
 helper endpoint, a file download) simply skip `intercept`.
@@ -37,6 +40,8 @@ from urllib.parse import parse_qs
 
 import aiohttp
 from aiohttp import web
+
+from tests.logscan import remember_secret_list
 
 __all__ = ["Recorded", "StandInServer", "free_socket"]
 
@@ -97,6 +102,7 @@ class StandInServer:
         self.rate_limit: int | None = None  # provider requests allowed per rolling second
         self.rate_limit_retry_after = 1.0
         self.reset_connections = False
+        self.response_delay = 0.0  # seconds an accepted request's answer is held back
         self._random = random.Random(seed)  # fault injection, not security
         self._planned: deque[_Planned | float] = deque()
         self._recent: deque[float] = deque()
@@ -137,6 +143,7 @@ class StandInServer:
         return self
 
     async def close(self) -> None:
+        remember_secret_list(self.secrets)  # the suite's log scan looks for each of them
         self._closing.set()  # releases stalled handlers at once
         if self._http is not None:
             await self._http.close()
@@ -218,6 +225,15 @@ class StandInServer:
         if self.error_rate and self._random.random() < self.error_rate:
             return self.server_error()
         return None
+
+    async def hold_answer(self) -> None:
+        """Wait `response_delay` seconds before answering a request already carried out.
+
+        The handler is cancelled if the client disconnects meanwhile: the provider did the
+        work (the SMS is queued), and the client never hears of it.
+        """
+        if self.response_delay > 0:
+            await self._stall(self.response_delay)
 
     def new_id(self, prefix: str, length: int = 34) -> str:
         """A provider-style id: `prefix` then lowercase hex up to `length` characters."""

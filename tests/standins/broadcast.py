@@ -113,6 +113,7 @@ class BroadcastStandIn(StandInServer):
                 return web.json_response({"id": play["id"], "state": 1})
         play_id = f"EB{next(self._ids):06d}"
         self.plays.append({**body, "id": play_id})
+        await self.hold_answer()
         return web.json_response({"id": play_id, "state": 1}, status=201)
 
     def server_error(self) -> web.Response:

@@ -148,6 +148,7 @@ class TwilioStandIn(StandInServer):
         self.messages[sid] = message
         if self.auto_deliver is not None and callback:
             self._later(self.auto_deliver, self.deliver(sid, "delivered"))
+        await self.hold_answer()
         return web.json_response(message_resource(self.account_sid, message), status=201)
 
     async def _create_call(self, request: web.Request) -> web.StreamResponse:
@@ -183,6 +184,7 @@ class TwilioStandIn(StandInServer):
         self.calls[call.sid] = call
         if self.auto_deliver is not None:
             self._later(self.auto_deliver, self.answer_call(call.sid, "1"))
+        await self.hold_answer()
         return web.json_response(call_resource(self.account_sid, call), status=201)
 
     # -- callbacks, the provider's side ------------------------------------------------

@@ -189,6 +189,7 @@ class WeChatStandIn(StandInServer):
             task = asyncio.create_task(self._report_now(msgid, self.report_on_send))
             self._pushing.add(task)
             task.add_done_callback(self._pushing.discard)
+        await self.hold_answer()
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
     def server_error(self) -> web.Response:

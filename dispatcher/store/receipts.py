@@ -1,0 +1,63 @@
+"""Callback receipts: what a provider sent that was taken, so it is taken only once.
+
+A provider's signature proves who made a request, not when: Twilio signs no timestamp,
+and a WeChat signature stays valid for as long as its timestamp is accepted. So a
+genuine callback, captured and sent again, would pass every signature check. Each one
+that changes something is remembered by what identifies it (`Receipt`) in the same
+transaction as its effect, and a second one finds the row there and is refused: a
+crash before the commit leaves neither, so the provider's retry is still taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatcher.store.chains import upsert
+from dispatcher.store.schema import callback_receipts
+
+__all__ = ["MAX_KEY", "Receipt", "Replayed", "forget_receipts", "take_receipt"]
+
+MAX_KEY = 255
+
+
+class Replayed(Exception):
+    """The callback was taken before: a replay (or a retry of one already recorded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What identifies one callback: `kind` ("twilio-sms", "twilio-key", "wechat") and the
+    provider's own identity of it (a MessageSid; call, key and digits; timestamp and
+    nonce). Longer keys are cut to the column's length."""
+
+    kind: str
+    key: str
+
+
+async def take_receipt(conn: AsyncConnection, receipt: Receipt, at: datetime) -> bool:
+    """Record `receipt` in this transaction; False when it was recorded before.
+
+    ON CONFLICT DO NOTHING: two copies arriving together never both pass (on PostgreSQL
+    the second waits for the first's commit, then finds its row).
+    """
+    statement = (
+        upsert(conn, callback_receipts)
+        .values(kind=receipt.kind, key=receipt.key[:MAX_KEY], seen_at=at)
+        .on_conflict_do_nothing(index_elements=["kind", "key"])
+    )
+    result = await conn.execute(statement)
+    return bool(result.rowcount == 1)
+
+
+async def forget_receipts(conn: AsyncConnection, kind: str, before: datetime) -> int:
+    """Delete the receipts of `kind` taken before `before`; how many went."""
+    result = await conn.execute(
+        delete(callback_receipts).where(
+            callback_receipts.c.kind == kind, callback_receipts.c.seen_at < before
+        )
+    )
+    return int(result.rowcount or 0)
