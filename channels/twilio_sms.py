@@ -131,5 +131,7 @@ class TwilioSms:
         except (TwilioRestException, TwilioServiceException) as error:
             # Twilio's message quotes the number: only status and code travel on.
             raise classify(error.status, error.code) from None
-        log.info("sms accepted", key=notice.key, provider_id=message.sid, channel=self.name)
+        # DEBUG: one line per SMS of a 50,000-person fan-out costs more CPU than the send's
+        # own HTTP request, and the attempt row already keeps the provider's id.
+        log.debug("sms accepted", key=notice.key, provider_id=message.sid, channel=self.name)
         return Receipt(provider_id=str(message.sid), status=Status.ACCEPTED)

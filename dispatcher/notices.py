@@ -7,7 +7,7 @@ made again exactly as it was claimed, by any replica.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
@@ -16,9 +16,13 @@ from dispatcher.effects import Claim
 from dispatcher.links import AnswerLinks, Target, link_expiry
 from dispatcher.texts import Addressee, Texts, WarningText
 
+_NOTICE_FIELDS = tuple(field.name for field in dataclass_fields(Notice))
+
 
 def notice_to_data(notice: Notice) -> dict[str, Any]:
-    data = asdict(notice)
+    # Field by field rather than dataclasses.asdict, which deep-copies every value: this
+    # runs once per claimed send.
+    data = {name: getattr(notice, name) for name in _NOTICE_FIELDS}
     data["extra"] = dict(notice.extra)
     data["valid_until"] = notice.valid_until.isoformat() if notice.valid_until else None
     return data

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import Notice
 from dispatcher.links import LinkTarget
@@ -20,6 +22,8 @@ from dispatcher.notices import notice_from_data
 from dispatcher.rosters import RosterBook
 from dispatcher.store.answers import Closed, record_answer, report_task
 from dispatcher.store.db import Database
+from dispatcher.store.group_commit import GroupCommit
+from dispatcher.store.receipts import Receipt, Replayed, forget_receipts, take_receipt
 from dispatcher.store.reports import (
     LinkSubject,
     add_note,
@@ -32,6 +36,7 @@ from dispatcher.store.schema import attempts
 
 log = structlog.get_logger("jiaoying.replies")
 
+REPLIES_PER_COMMIT = 16
 ANSWER_WORDS = frozenset({"1", "收到", "确认", "已收到", "ok", "确认收到", "收到了"})
 
 
@@ -59,6 +64,12 @@ class Replies:
         self._clock = clock
         self._wake = wake
         self._metrics = metrics
+        # PostgreSQL takes concurrent writers (row locks, one lock order per chain): there,
+        # each reply keeps a transaction of its own. On SQLite a batch stays small: the
+        # scheduler and the send results wait for the writer while it records.
+        self._sms_replies: GroupCommit[_Reply, list[Closed] | None] | None = (
+            GroupCommit(db, _apply_reply, max_batch=REPLIES_PER_COMMIT) if db.is_sqlite else None
+        )
 
     async def delivery(
         self,
@@ -94,6 +105,17 @@ class Replies:
             self._wake()
         return moved
 
+    async def take_receipt(self, receipt: Receipt, *, keep: timedelta) -> None:
+        """Record a callback taken, on its own; raises `Replayed` when it was taken before.
+
+        For callbacks whose effect is not one transaction (a WeChat push): the receipts of
+        its kind older than `keep` are forgotten in the same transaction."""
+        now = self._clock()
+        async with self._db.writer.begin() as conn:
+            await forget_receipts(conn, receipt.kind, now - keep)
+            if not await take_receipt(conn, receipt, now):
+                raise Replayed(receipt.kind)
+
     async def notice(self, key: str) -> Notice | None:
         """The notice as it was claimed for send `key` (what a voice call reads out)."""
         async with self._db.reader.connect() as conn:
@@ -107,9 +129,16 @@ class Replies:
             notice = await find_attempt(conn, key=key)
         return None if notice is None else (notice.status, notice.error_reason)
 
-    async def answer_send(self, key: str, *, via: str, detail: str | None = None) -> Closed | None:
-        """The addressee of send `key` answered it (key 1 on that very call)."""
+    async def answer_send(
+        self, key: str, *, via: str, detail: str | None = None, receipt: Receipt | None = None
+    ) -> Closed | None:
+        """The addressee of send `key` answered it (key 1 on that very call).
+
+        With a `receipt` (the provider's identity of the key press), raises `Replayed`
+        and changes nothing when that receipt was taken before."""
         async with self._db.writer.begin() as conn:
+            if receipt is not None and not await take_receipt(conn, receipt, self._clock()):
+                raise Replayed(receipt.kind)
             notice = await find_attempt(conn, key=key)
             if notice is None or notice.person_id is None:
                 return None
@@ -175,33 +204,36 @@ class Replies:
         self._after(closed)
         return subject
 
-    async def text_from(self, phone: str, text: str) -> list[Closed]:
+    async def text_from(
+        self, phone: str, text: str, *, receipt: Receipt | None = None
+    ) -> list[Closed]:
         """An SMS from `phone` (E.164): an answer to every open warning of its owner(s),
-        or, when it is not an answer word, a note on each of those warnings."""
-        persons = [p.id for p in self._rosters.current.persons.values() if p.phone == phone]
-        now = self._clock()
-        closed: list[Closed] = []
-        async with self._db.writer.begin() as conn:
-            for person_id in persons:
-                for warning_id in await open_warnings_for(conn, person_id):
-                    if is_answer(text):
-                        closed.append(
-                            await record_answer(
-                                conn,
-                                warning_id=warning_id,
-                                person_id=person_id,
-                                via="sms",
-                                by=person_id,
-                                at=now,
-                                detail=text[:200],
-                            )
-                        )
-                    else:
-                        await add_note(conn, warning_id, person_id, text, now)
+        or, when it is not an answer word, a note on each of those warnings.
+
+        With a `receipt` (the provider's MessageSid), raises `Replayed` and changes
+        nothing when that SMS was taken before: recorded in the answer's own transaction.
+
+        On SQLite, replies arriving together are committed together (see `GroupCommit`);
+        each still returns only once its own answer is stored."""
+        reply = _Reply(
+            tuple(person.id for person in self._rosters.current.persons_with_phone(phone)),
+            text,
+            self._clock(),
+            receipt,
+        )
+        if self._sms_replies is not None:
+            closed = await self._sms_replies.run(reply)
+        else:
+            async with self._db.writer.begin() as conn:
+                closed = await _apply_reply(conn, reply)
+        if closed is None:
+            raise Replayed(receipt.kind if receipt else "sms")
         for item in closed:
             self._after(item)
         log.info(
-            "sms reply", persons=len(persons), answered=sum(bool(c.recipient_ids) for c in closed)
+            "sms reply",
+            persons=len(reply.persons),
+            answered=sum(bool(c.recipient_ids) for c in closed),
         )
         return closed
 
@@ -214,3 +246,35 @@ class Replies:
             for via in closed.vias:
                 self._metrics.answers.labels(via).inc()
                 self._metrics.time_to_answer.labels(closed.level).observe(closed.seconds_after_sent)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    persons: tuple[str, ...]  # whose number it came from
+    text: str
+    at: datetime
+    receipt: Receipt | None = None
+
+
+async def _apply_reply(conn: AsyncConnection, reply: _Reply) -> list[Closed] | None:
+    """Apply one SMS reply; None (and nothing written) when its receipt was taken before."""
+    if reply.receipt is not None and not await take_receipt(conn, reply.receipt, reply.at):
+        return None
+    closed: list[Closed] = []
+    for person_id in reply.persons:
+        for warning_id in await open_warnings_for(conn, person_id):
+            if is_answer(reply.text):
+                closed.append(
+                    await record_answer(
+                        conn,
+                        warning_id=warning_id,
+                        person_id=person_id,
+                        via="sms",
+                        by=person_id,
+                        at=reply.at,
+                        detail=reply.text[:200],
+                    )
+                )
+            else:
+                await add_note(conn, warning_id, person_id, reply.text, reply.at)
+    return closed

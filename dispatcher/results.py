@@ -4,6 +4,11 @@ Send results arrive one by one from many tasks; writing each in its own transact
 would make SQLite's single writer the bottleneck of a fan-out. The writer gathers them
 for a few milliseconds and writes them together. A send that failed for good wakes its
 recipient's chain at once, so the machine can escalate an unreachable person now.
+
+Store trouble (a lost connection, a locked file) is waited out, with backoff: a result not
+written leaves its send claimed, and a claim held by a live process is never resent nor
+shown as done, so giving up would leave it so for good. Only at shutdown, or for an error
+retrying cannot fix, are the senders told the result was not recorded.
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ from datetime import datetime
 import structlog
 from sqlalchemy import bindparam, or_, update
 
+from dispatcher.amqp import describe_error, is_transient
 from dispatcher.sender import SendResult
 from dispatcher.store.chains import mark_delivered, wake_recipients
 from dispatcher.store.db import Database
 from dispatcher.store.schema import attempts
 
 log = structlog.get_logger("jiaoying.results")
+
+_RETRY_FIRST = 0.2  # seconds before writing a batch again after store trouble
+_RETRY_MAX = 5.0
 
 # Never overwrite a later state: a delivery report can arrive before the send's result.
 # (Plain comparisons, not IN: an expanding IN cannot run as executemany.)
@@ -64,6 +73,7 @@ class ResultWriter:
         self._max_batch = max_batch
         self._linger = linger
         self._queue: asyncio.Queue[_Queued | None] = asyncio.Queue()
+        self._stopping = False
 
     async def record(self, result: SendResult) -> None:
         """Return once `result` is committed: until then the send counts as in flight, and
@@ -74,7 +84,9 @@ class ResultWriter:
         await written
 
     def stop(self) -> None:
-        """End `run()` once every result queued before this call is written."""
+        """End `run()` once every result queued before this call is written (or, with the
+        store in trouble, tried once more)."""
+        self._stopping = True
         self._queue.put_nowait(None)
 
     @property
@@ -89,17 +101,35 @@ class ResultWriter:
                 await asyncio.sleep(self._linger)
             batch, stopped = self._take(first, self._max_batch)
             if batch:
-                try:
-                    await self._write([queued.result for queued in batch])
-                except Exception as error:  # the senders learn it; the writer goes on
-                    log.exception("could not record send results", count=len(batch))
-                    for queued in batch:
-                        queued.written.set_exception(error)
-                else:
-                    for queued in batch:
-                        queued.written.set_result(None)
+                await self._write_or_tell(batch)
             if stopped:
                 return
+
+    async def _write_or_tell(self, batch: list[_Queued]) -> None:
+        """Write `batch`, waiting out store trouble; on any other error (or store trouble
+        at shutdown) tell its senders, and go on with the next batch."""
+        pause = _RETRY_FIRST
+        while True:
+            try:
+                await self._write([queued.result for queued in batch])
+            except Exception as error:
+                if is_transient(error) and not self._stopping:
+                    log.warning(
+                        "store trouble; send results will be written again",
+                        count=len(batch),
+                        retry_in=pause,
+                        error=describe_error(error),
+                    )
+                    await asyncio.sleep(pause)
+                    pause = min(2 * pause, _RETRY_MAX)
+                    continue
+                log.exception("could not record send results", count=len(batch))
+                for queued in batch:
+                    queued.written.set_exception(error)
+                return
+            for queued in batch:
+                queued.written.set_result(None)
+            return
 
     def _take(self, first: _Queued | None, limit: int) -> tuple[list[_Queued], bool]:
         """Up to `limit` queued results, and whether the stop mark was among them."""

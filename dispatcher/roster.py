@@ -137,18 +137,23 @@ class Roster:
     _zones_by_grid: Mapping[str, tuple[BroadcastZone, ...]] = field(
         init=False, repr=False, compare=False
     )
+    _by_phone: Mapping[str, tuple[Person, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_grid: dict[str, list[Person]] = {}
+        by_phone: dict[str, list[Person]] = {}
         for person in sorted(self.persons.values(), key=lambda person: person.id):
             for code in person.grid_codes:
                 by_grid.setdefault(code, []).append(person)
+            if person.phone:
+                by_phone.setdefault(person.phone, []).append(person)
         zones_by_grid: dict[str, list[BroadcastZone]] = {}
         for zone in sorted(self.zones, key=lambda zone: zone.zone_id):
             zones_by_grid.setdefault(zone.grid_code, []).append(zone)
         object.__setattr__(self, "_codes", tuple(sorted(self.grids)))
         object.__setattr__(self, "_by_grid", {k: tuple(v) for k, v in by_grid.items()})
         object.__setattr__(self, "_zones_by_grid", {k: tuple(v) for k, v in zones_by_grid.items()})
+        object.__setattr__(self, "_by_phone", {k: tuple(v) for k, v in by_phone.items()})
 
     def grids_under(self, prefix: str) -> tuple[Grid, ...]:
         """Every grid whose code starts with `prefix`, sorted by code ("" gives none)."""
@@ -162,6 +167,11 @@ class Roster:
     def persons_of_grid(self, code: str) -> tuple[Person, ...]:
         """The persons who answer for grid `code`, sorted by id (none for unknown codes)."""
         return self._by_grid.get(code, ())
+
+    def persons_with_phone(self, phone: str) -> tuple[Person, ...]:
+        """The persons whose number is `phone` (E.164), sorted by id: none, one, or several
+        (one official listed in two roles)."""
+        return self._by_phone.get(phone, ())
 
     def zones_of_grids(self, codes: Iterable[str]) -> tuple[BroadcastZone, ...]:
         """The broadcast zones of the given grids, each once, sorted by zone id."""

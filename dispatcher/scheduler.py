@@ -66,8 +66,6 @@ from dispatcher.texts import Addressee, WarningText
 log = structlog.get_logger("jiaoying.scheduler")
 
 RETRY_PAUSE = 1.0  # seconds after a failed batch: long enough not to spin on a dead store
-SENDS_PER_RECIPIENT = 4
-"""Sends one decision may claim, at most in practice: voice, SMS, WeChat and a zone."""
 
 
 class Scheduler:
@@ -144,19 +142,21 @@ class Scheduler:
     async def _run_timers(self) -> int:
         # Claim no more than the sender can start at once: a claimed send waiting for the
         # window would be made again after a crash without ever having gone out, and the
-        # count of possible duplicates would overstate.
-        await self._sender.wait_for_room(SENDS_PER_RECIPIENT)
-        limit = max(1, min(self._batch, self._sender.room // SENDS_PER_RECIPIENT))
+        # count of possible duplicates would overstate. And wait until half the window is
+        # free: a batch is one transaction, one fsync, so claiming whatever trickles free
+        # (a few places at a time) would make the commits, not the sends, the bottleneck.
+        await self._sender.wait_for_room(max(1, self._sender.window // 2))
+        room = self._sender.room
         now = self._clock()
         async with self._db.writer.begin() as conn:
-            tokens = await claim_due(conn, now, limit)
+            tokens = await claim_due(conn, now, max(1, min(self._batch, room)))
             if not tokens:
                 return 0
             stored = await load_recipients(conn, tokens)
             chains = await load_chains(conn, {r.warning_id for r in stored})
-            orders = await self._decide_all(conn, stored, chains, now)
+            handled, orders = await self._decide_all(conn, stored, chains, now, room)
         await self._sender.submit(orders)
-        return len(tokens)
+        return handled
 
     async def _decide_all(
         self,
@@ -164,11 +164,16 @@ class Scheduler:
         stored: list[StoredRecipient],
         chains: dict[str, ChainState],
         now: datetime,
-    ) -> list[Order]:
+        room: int,
+    ) -> tuple[int, list[Order]]:
+        """Decide for `stored` in turn while their sends fit in `room` (at least one
+        recipient); the rest keep their timers, untouched and still due. Returns how many
+        were decided, and the claimed sends."""
         saved, moved, finished, notified = [], [], [], []
         by_warning: dict[str, list[Effects]] = defaultdict(list)
         claims: list[tuple[Claim, ChainState, int]] = []
         events: list[dict[str, Any]] = []
+        handled = 0
         for recipient in stored:
             chain = chains[recipient.warning_id]
             decision = decide(self._policy(chain), chain.lifecycle, recipient.snapshot, now)
@@ -181,6 +186,9 @@ class Scheduler:
                 recipient.state,
             )
             effects = effects_of(decision, view, roster)
+            if handled and len(claims) + len(effects.claims) > room:
+                break
+            handled += 1
             if self._metrics is not None:
                 for row in effects.escalations:
                     self._metrics.escalations.labels(str(row.level)).inc()
@@ -213,7 +221,7 @@ class Scheduler:
         for warning_id, effects_list in by_warning.items():
             await self._escalate(conn, warning_id, effects_list, now)
         await add_events(conn, events)
-        return await self._claim(conn, claims, now)
+        return handled, await self._claim(conn, claims, now)
 
     async def _escalate(
         self, conn: AsyncConnection, warning_id: str, effects: list[Effects], now: datetime

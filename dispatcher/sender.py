@@ -9,6 +9,7 @@ recorded) is bounded by `window`: the most a crash can leave with an unknown out
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,14 +17,7 @@ from datetime import datetime
 
 import structlog
 from aiolimiter import AsyncLimiter
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_random_exponential,
-)
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from channels.base import (
     Channel,
@@ -31,10 +25,12 @@ from channels.base import (
     Notice,
     PermanentDeliveryError,
     Reason,
+    Receipt,
     Status,
     TransientDeliveryError,
     UncertainDeliveryError,
 )
+from dispatcher.breaker import Breaker, ChannelDown
 
 log = structlog.get_logger("jiaoying.sender")
 
@@ -99,6 +95,7 @@ class Sender:
             name: AsyncLimiter(limits.get(name, ChannelLimits()).per_second, 1.0)
             for name in channels
         }
+        self._breakers = {name: Breaker(name) for name in channels}
         self._window_size = window
         self._window = asyncio.Semaphore(window)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -108,6 +105,11 @@ class Sender:
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
+
+    @property
+    def window(self) -> int:
+        """The most sends in flight at once."""
+        return self._window_size
 
     @property
     def room(self) -> int:
@@ -177,17 +179,16 @@ class Sender:
             raise PermanentDeliveryError(
                 Reason.NO_ADDRESS, f"no {notice.channel} channel configured"
             )
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(_worth_retrying),
-            wait=self._wait,
-            stop=stop_after_attempt(self._retry.attempts)
-            | stop_after_delay(self._retry.within_seconds),
-            reraise=True,
-        )
-        async for try_ in retrying:
-            with try_:
-                async with self._slots[notice.channel], self._rates[notice.channel]:
-                    receipt = await channel.send(notice)
+        started = time.monotonic()
+        try:
+            receipt = await self._send(channel, notice)
+        except TransientDeliveryError as error:
+            # The retry loop is built only for a send whose first try failed: nearly all go
+            # through at once, and tenacity's bookkeeping on every send cost a tenth of a
+            # fan-out's CPU.
+            if not _worth_retrying(error):
+                raise
+            receipt = await self._send_again(channel, notice, error, started)
         return SendResult(
             attempt_id=order.attempt_id,
             recipient_id=order.recipient_id,
@@ -196,12 +197,52 @@ class Sender:
             provider_id=receipt.provider_id,
         )
 
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
+    async def _send(self, channel: Channel, notice: Notice) -> Receipt:
+        breaker = self._breakers[notice.channel]
+        breaker.check()  # fail now rather than queue behind a provider that stopped answering
+        async with self._slots[notice.channel], self._rates[notice.channel]:
+            trial = breaker.before_send()
+            try:
+                receipt = await channel.send(notice)
+            except DeliveryError as error:
+                breaker.answered(error, trial=trial)
+                raise
+            except BaseException:
+                breaker.abandoned(trial=trial)
+                raise
+        breaker.answered(None, trial=trial)
+        return receipt
+
+    async def _send_again(
+        self, channel: Channel, notice: Notice, failed: TransientDeliveryError, started: float
+    ) -> Receipt:
+        """Tries 2 … `attempts` of a send whose first try (at `started`) failed with
+        `failed`; none starts after `within_seconds`. Raises the last try's failure."""
+        if self._retry.attempts < 2 or time.monotonic() - started >= self._retry.within_seconds:
+            raise failed
+        await asyncio.sleep(self._backoff(failed, 1))
+        budget = self._retry.within_seconds - (time.monotonic() - started)
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_worth_retrying),
+            # tenacity counts from the second try: its try n is the send's try n + 1.
+            wait=lambda state: self._backoff(
+                state.outcome.exception() if state.outcome else None, state.attempt_number + 1
+            ),
+            stop=stop_after_attempt(self._retry.attempts - 1) | stop_after_delay(max(0.0, budget)),
+            reraise=True,
+        )
+        async for try_ in retrying:
+            with try_:
+                return await self._send(channel, notice)
+        raise failed  # not reached: the loop returns a receipt or re-raises
+
+    def _backoff(self, error: BaseException | None, tries: int) -> float:
+        """Seconds to wait after `tries` failed tries: the provider's Retry-After, else
+        exponential with full jitter (up to 0.5 s, 1 s, 2 s … `backoff_max`)."""
         if isinstance(error, TransientDeliveryError) and error.retry_after is not None:
             return min(error.retry_after, self._retry.within_seconds)
-        jitter = wait_random_exponential(multiplier=0.5, max=self._retry.backoff_max)
-        return float(jitter(state))
+        ceiling = min(self._retry.backoff_max, 0.5 * 2 ** (tries - 1))
+        return random.uniform(0.0, ceiling)  # noqa: S311 - jitter, not a secret
 
     @staticmethod
     def _failed(order: Order, status: str, error: DeliveryError) -> SendResult:
@@ -224,9 +265,10 @@ class Sender:
 
 
 def _worth_retrying(error: BaseException) -> bool:
-    """Transient, and not possibly accepted already (a retry must not send twice)."""
+    """Transient, not possibly accepted already (a retry must not send twice), and not
+    refused by the channel's breaker (a retry would wait out another timeout)."""
     return isinstance(error, TransientDeliveryError) and not isinstance(
-        error, UncertainDeliveryError
+        error, UncertainDeliveryError | ChannelDown
     )
 
 

@@ -28,11 +28,14 @@ from dispatcher.events import EventPublisher
 from dispatcher.http.answer_page import add_answer_routes
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.broadcast_callbacks import add_broadcast_routes
+from dispatcher.http.dashboard import add_dashboard_routes
 from dispatcher.http.health import PROBES, healthz, readyz
 from dispatcher.http.ingest import INGESTOR, post_warning
 from dispatcher.http.keys import REPLIES
+from dispatcher.http.limits import body_limits
 from dispatcher.http.metrics import METRICS, get_metrics
 from dispatcher.http.problems import json_errors
+from dispatcher.http.ratelimit import RateLimit
 from dispatcher.http.status import CLOCK, READER, add_status_routes
 from dispatcher.http.twilio_callbacks import add_twilio_routes
 from dispatcher.http.wechat_callbacks import add_wechat_routes
@@ -48,7 +51,7 @@ from dispatcher.results import ResultWriter
 from dispatcher.roster import Roster, load_roster
 from dispatcher.rosters import RosterBook
 from dispatcher.scheduler import Scheduler
-from dispatcher.sender import Sender
+from dispatcher.sender import ChannelLimits, Sender
 from dispatcher.settings import Settings
 from dispatcher.store import migrate
 from dispatcher.store.db import Database, open_database
@@ -97,7 +100,11 @@ def build_app(
     (what `serve` does); "upgrade" migrates it first (tests, one-process setups).
     `channels` replaces the providers the settings configure (tests, benchmarks).
     """
-    app = web.Application(client_max_size=MAX_BODY + 1, middlewares=[json_errors])
+    # Ingest takes up to MAX_BODY (its handler refuses more); every other route far less.
+    app = web.Application(
+        client_max_size=MAX_BODY + 1,
+        middlewares=[json_errors, body_limits(own_limit={("POST", "/v1/warnings")})],
+    )
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[PROBES] = {}
@@ -110,10 +117,17 @@ def build_app(
     app.router.add_post("/v1/warnings", post_warning)
     app.router.add_get("/metrics", get_metrics)
     add_status_routes(app)
-    add_answer_routes(app, _links(settings), str(settings.templates_dir), clock)
+    add_answer_routes(
+        app,
+        _links(settings),
+        str(settings.templates_dir),
+        clock,
+        RateLimit(settings.answer_rate, settings.trusted_proxies),
+    )
     add_twilio_routes(app)
     add_wechat_routes(app)
     add_broadcast_routes(app)
+    add_dashboard_routes(app)
     return app
 
 
@@ -163,7 +177,14 @@ def _engine(
         results = ResultWriter(
             db, clock, on_wake=lambda: scheduler.wake(), on_result=metrics.send_result
         )
-        sender = Sender(adapters, results.record, window=settings.send_window)
+        sender = Sender(
+            adapters,
+            results.record,
+            window=settings.send_window,
+            limits={
+                name: ChannelLimits(per_second=rate) for name, rate in settings.send_rates.items()
+            },
+        )
         scheduler = Scheduler(
             db,
             rosters,

@@ -24,11 +24,16 @@ def _phone(block: str, n: int) -> str:
     return f"+86{block}{n:08d}"
 
 
-def write_county(directory: Path, grid_persons: int, per_village: int = 20) -> County:
-    """Write grids.csv, persons.csv and broadcast_zones.csv for `grid_persons` grid persons."""
+def write_county(
+    directory: Path, grid_persons: int, per_village: int = 20, *, wechat: bool = False
+) -> County:
+    """Write grids.csv, persons.csv and broadcast_zones.csv for `grid_persons` grid persons;
+    with `wechat`, every grid person has a WeChat openid too."""
     directory.mkdir(parents=True, exist_ok=True)
     villages = -(-grid_persons // per_village)
-    grids_rows, persons_rows, zones_rows = [], [], []
+    grids_rows: list[list[object]] = []
+    persons_rows: list[list[object]] = []
+    zones_rows: list[list[object]] = []
     grid_phones, supervisor_phones = [], []
     persons_rows.append(["county", "县值班员", _phone("139", 0), "", "县应急管理局值班员", "", ""])
     supervisor_phones.append(_phone("139", 0))
@@ -48,7 +53,10 @@ def write_county(directory: Path, grid_persons: int, per_village: int = 20) -> C
             lat, lon = 23.0 + (v % 100) * 0.005, 115.5 + (v // 100) * 0.005 + g * 0.0002
             grids_rows.append([code, f"第{v}村第{g + 1}网格", village_code, 80, 260, lat, lon])
             phone = _phone("138", n)
-            persons_rows.append([f"wg{n:06d}", f"网格员{n}", phone, "", "网格员", code, secretary])
+            openid = f"oBench{n:022d}" if wechat else ""
+            persons_rows.append(
+                [f"wg{n:06d}", f"网格员{n}", phone, openid, "网格员", code, secretary]
+            )
             grid_phones.append(phone)
     _write(
         directory / "grids.csv",

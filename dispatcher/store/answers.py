@@ -61,9 +61,9 @@ async def record_answer(
         escalations.c.target_id == person_id,
         escalations.c.summons_id.in_(select(summons.c.id).where(summons.c.eta.is_(None))),
     )
-    covered = await _open_recipients(
-        conn, (recipients.c.warning_id == warning_id, recipients.c.id.in_(summoned))
-    )
+    # By id only: an escalation row is of its recipient's warning, and with the warning
+    # in the condition SQLite walked every recipient of the warning for each answer.
+    covered = await _open_recipients(conn, (recipients.c.id.in_(summoned),))
     await conn.execute(
         update(summons)
         .where(

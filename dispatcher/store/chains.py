@@ -130,9 +130,30 @@ async def load_recipients(conn: AsyncConnection, tokens: dict[int, int]) -> list
     return stored
 
 
+# What a decision needs of a warning; never `grids` and `unmatched_areas`: a county-wide
+# warning lists every grid, and the scheduler reads its chain on every batch.
+_CHAIN_COLUMNS = (
+    warnings.c.id,
+    warnings.c.level,
+    warnings.c.clock_start,
+    warnings.c.expires,
+    warnings.c.drill,
+    warnings.c.revision,
+    warnings.c.chain_revision,
+    warnings.c.change,
+    warnings.c.ending,
+    warnings.c.policy,
+    warnings.c.roster_id,
+    warnings.c.event,
+    warnings.c.headline,
+    warnings.c.current_message_id,
+)
+
+
 async def load_chains(conn: AsyncConnection, warning_ids: Iterable[str]) -> dict[str, ChainState]:
     chains = {}
-    for row in await conn.execute(select(warnings).where(warnings.c.id.in_(set(warning_ids)))):
+    query = select(*_CHAIN_COLUMNS).where(warnings.c.id.in_(set(warning_ids)))
+    for row in await conn.execute(query):
         lifecycle = Lifecycle(
             level=Level(row.level),
             clock_start=row.clock_start,
@@ -249,8 +270,11 @@ async def lock_chains(conn: AsyncConnection, recipient_ids: Sequence[int]) -> No
 
     The scheduler locks a due timer before its recipient; everything else that changes a
     chain takes the locks in the same order, so PostgreSQL never sees a lock cycle.
-    (SQLite serialises writers and ignores FOR UPDATE.)
+    (SQLite serialises writers and ignores FOR UPDATE: there the two reads would only
+    cost an answer two round trips to the database thread, so they are not made.)
     """
+    if conn.dialect.name == "sqlite":
+        return
     ordered = sorted(set(recipient_ids))
     await conn.execute(
         select(timers.c.recipient_id)

@@ -8,6 +8,8 @@ transactions stay deferred, so the status API is never queued behind the schedul
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dispatcher.store.schema import metadata
+
+WRITE_PROBE_TIMEOUT = 1.0
+"""Seconds `ping` waits for SQLite's write lock before calling the store unavailable."""
 
 
 @dataclass(frozen=True)
@@ -36,9 +41,15 @@ class Database:
             await connection.run_sync(metadata.create_all)
 
     async def ping(self) -> None:
-        """Raise if the database cannot answer a trivial query."""
+        """Raise if the database cannot answer a trivial query, or (SQLite) if its write
+        lock cannot be had within `WRITE_PROBE_TIMEOUT`: WAL lets reads through a lock
+        held elsewhere (a shell left in a transaction), yet a store that cannot be written
+        cannot take a warning."""
         async with self.reader.connect() as connection:
             await connection.execute(text("SELECT 1"))
+        path = make_url(self.url).database
+        if self.is_sqlite and path and path != ":memory:":
+            await asyncio.to_thread(_take_write_lock, path, WRITE_PROBE_TIMEOUT)
 
     async def dispose(self) -> None:
         await self.writer.dispose()
@@ -57,7 +68,13 @@ def open_database(url: str) -> Database:
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     # hide_parameters: an error's text must not carry a warning body or a phone number.
-    writer = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+    # One writer connection per process: its write transactions queue for it in asyncio,
+    # first come first served, instead of meeting at SQLite's lock, where the busy handler
+    # sleeps in steps of up to 100 ms between tries. Under load those sleeps, not the work,
+    # were most of a warning's wait (and the pool's 30 s timeout is the busy timeout's).
+    writer = create_async_engine(
+        url, connect_args={"timeout": 30}, hide_parameters=True, pool_size=1, max_overflow=0
+    )
     reader = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
     _configure_sqlite(writer, begin="BEGIN IMMEDIATE")
     _configure_sqlite(reader, begin="BEGIN")
@@ -80,3 +97,16 @@ def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql(begin)
+
+
+def _take_write_lock(path: str, timeout: float) -> None:
+    """Take and release SQLite's write lock on `path` on a connection of its own (never a
+    pooled one: a probe must not queue behind, or hold up, the service's transactions).
+    Raises sqlite3.OperationalError when another connection holds it for `timeout` s."""
+    uri = Path(path).absolute().as_uri() + "?mode=rw"  # never creates a missing file
+    connection = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+    finally:
+        connection.close()

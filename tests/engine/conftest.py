@@ -96,13 +96,22 @@ def policy_file() -> Path:
 
 
 @pytest.fixture
-async def jiaoying(db_url: str, policy_file: Path) -> AsyncIterator[Jiaoying]:
+def extra_settings() -> dict[str, str]:
+    """More `JIAOYING_*` settings for the service; test modules may override it."""
+    return {}
+
+
+@pytest.fixture
+async def jiaoying(
+    db_url: str, policy_file: Path, extra_settings: dict[str, str]
+) -> AsyncIterator[Jiaoying]:
     settings = load_settings(
         {
             "JIAOYING_DB_URL": db_url,
             "JIAOYING_API_TOKENS": f"ops:{TOKEN}",
             "JIAOYING_LINK_SECRET": LINK_SECRET,
             "JIAOYING_PUBLIC_URL": PUBLIC_URL,
+            **extra_settings,
         }
     )
     roster = load_roster(EXAMPLES / "roster")

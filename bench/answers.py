@@ -1,0 +1,103 @@
+"""Scenario 3: SMS replies ("1") from every notified person, as fast as the service takes them.
+
+Each is a real Twilio inbound-SMS webhook, form-encoded and signed with the auth token
+(`RequestValidator.compute_signature` over jiaoying's public URL), from the person's own
+number. The service verifies it, finds the person's open warning and records the answer;
+every answer must be in the store at the end. The baseline posts the very same requests
+to a trivial aiohttp handler in the stand-in process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+from twilio.request_validator import RequestValidator
+
+from bench.client import post_warning, reset_standin, scalar, standin_count, until
+from bench.load import Prepared, post_all
+from bench.procs import TWILIO_FROM, Service, ServiceConfig, StandIn
+from bench.world import SMS_ONLY, county, county_warning, policy
+from dispatcher.http.twilio_callbacks import INBOUND_SMS_PATH
+
+CONCURRENCY = 50
+
+
+@dataclass
+class AnswersResult:
+    answers: int
+    recorded: int
+    refused: int  # replies other than 200
+    per_second: float
+    baseline_per_second: float
+
+    @property
+    def ratio(self) -> float:
+        return self.per_second / self.baseline_per_second
+
+
+def signed_replies(url: str, auth_token: str, phones: list[str]) -> list[Prepared]:
+    """One signed inbound-SMS webhook ("1") per number, posted to `url`."""
+    validator = RequestValidator(auth_token)
+    replies = []
+    for n, phone in enumerate(phones):
+        sid = f"SM{n:032x}"
+        params = {
+            "AccountSid": "AC" + "0" * 32,
+            "ApiVersion": "2010-04-01",
+            "Body": "1",
+            "From": phone,
+            "MessageSid": sid,
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "SmsMessageSid": sid,
+            "SmsSid": sid,
+            "SmsStatus": "received",
+            "To": TWILIO_FROM,
+        }
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "User-Agent": "TwilioProxy/1.1",
+            "X-Twilio-Signature": validator.compute_signature(url, params),
+        }
+        replies.append(Prepared(urlencode(params).encode(), headers))
+    return replies
+
+
+async def run_answers(
+    standin: StandIn, workdir: Path, persons: int, *, profile: Path | None = None
+) -> AnswersResult:
+    roster = county(workdir / "roster", persons)
+    config = ServiceConfig(
+        workdir=workdir,
+        roster=roster.directory,
+        policy=policy(workdir / "policy.yaml", SMS_ONLY),
+        profile=profile,
+    )
+    async with aiohttp.ClientSession() as http, Service(config, standin) as service:
+        await reset_standin(http, standin.url, callbacks=service.url)
+        warning_id = await post_warning(
+            http, service.url, county_warning(f"bench-answers-{time.time_ns()}")
+        )
+
+        async def all_notified() -> bool:
+            return (await standin_count(http, standin.url)).sent >= persons
+
+        await until(all_notified, within=120 + persons / 50, what="every person's SMS")
+        url = f"{service.url}{INBOUND_SMS_PATH}"
+        replies = signed_replies(url, standin.auth_token, list(roster.grid_phones))
+        measured = await post_all(url, replies, CONCURRENCY)
+        recorded = scalar(
+            service.db_path, "SELECT count(*) FROM answers WHERE warning_id = ?", warning_id
+        )
+    baseline = await post_all(f"{standin.url}/baseline/sms", replies, CONCURRENCY)
+    return AnswersResult(
+        answers=persons,
+        recorded=recorded,
+        refused=measured.count - measured.statuses[200],
+        per_second=measured.per_second(),
+        baseline_per_second=baseline.per_second(),
+    )

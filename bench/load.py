@@ -1,0 +1,103 @@
+"""Closed-loop HTTP load: POST prepared requests with a fixed concurrency, as fast as the
+server takes them. The same loop posts the answers to the service and every baseline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import aiohttp
+from yarl import URL
+
+from bench.procs import TWILIO_FROM, StandIn
+from channels.twilio_http import callback_url
+from channels.twilio_sms import STATUS_PATH
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One POST: body and headers, ready to send."""
+
+    body: bytes
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    seconds: float
+    statuses: Counter[int]
+
+    @property
+    def count(self) -> int:
+        return sum(self.statuses.values())
+
+    def per_second(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+
+async def post_all(
+    url: str,
+    requests: Sequence[Prepared | Mapping[str, str]],
+    concurrency: int,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> LoadResult:
+    """POST every request to `url` over at most `concurrency` connections; each response is
+    read in full (JSON parsed when it is JSON, as a client that wants the id would).
+
+    A request is a `Prepared` body, or a form that is encoded as it goes out (what any
+    client, jiaoying's included, pays for on every request), sent with `headers`."""
+    statuses: Counter[int] = Counter()
+    pending = iter(requests)
+    target = URL(url, encoded=True)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def worker() -> None:
+            for request in pending:
+                if isinstance(request, Prepared):
+                    body, sent = request.body, request.headers
+                else:
+                    body, sent = urlencode(request).encode(), headers or {}
+                async with http.post(target, data=body, headers=sent) as reply:
+                    if reply.content_type == "application/json":
+                        await reply.json()
+                    else:
+                        await reply.read()
+                    statuses[reply.status] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return LoadResult(seconds, statuses)
+
+
+async def sms_baseline(
+    standin: StandIn, phones: Sequence[str], text: str, service_url: str, concurrency: int
+) -> LoadResult:
+    """The fastest plain client: the Messages POSTs jiaoying makes (same fields, same text,
+    Basic auth), straight from an aiohttp loop to the same stand-in."""
+    credentials = base64.b64encode(f"{standin.account_sid}:{standin.auth_token}".encode()).decode()
+    headers = {
+        "Authorization": f"Basic {credentials}",
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Accept": "application/json",
+    }
+    forms = [
+        {
+            "To": phone,
+            "From": TWILIO_FROM,
+            "Body": text,
+            "StatusCallback": callback_url(service_url, STATUS_PATH, f"{n}:sms:c0s0"),
+            "ValidityPeriod": "600",
+        }
+        for n, phone in enumerate(phones)
+    ]
+    url = f"{standin.url}/2010-04-01/Accounts/{standin.account_sid}/Messages.json"
+    return await post_all(url, forms, concurrency, headers=headers)

@@ -1,0 +1,175 @@
+"""The results: one Markdown table (printed and written) and the full figures as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.answers import AnswersResult
+from bench.fanout import FanoutResult
+from bench.latency import LatencyResult
+from bench.stores import StoresResult
+from bench.timers import TimersResult
+
+FANOUT_TARGET = 0.7
+ANSWERS_TARGET = 0.5
+LATENCY_TARGET_MS = 250.0
+LATENESS_TARGET_MS = 1000.0
+MEMORY_TARGET_MB = 400.0
+FLAT = 1.15  # "not rising": the largest run's cost within 15 % of the smallest's (noise)
+
+
+@dataclass
+class Results:
+    mode: str
+    machine: dict[str, Any]
+    started: str
+    seconds: float = 0.0
+    fanout: list[FanoutResult] = field(default_factory=list)
+    replying: FanoutResult | None = None  # the largest fan-out again, persons replying
+    latency: LatencyResult | None = None
+    answers: AnswersResult | None = None
+    timers: TimersResult | None = None
+    stores: StoresResult | None = None
+
+
+def machine() -> dict[str, Any]:
+    """What the figures ran on, and how busy it was when they started."""
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.partition(":")[2].strip()
+            break
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+    }
+
+
+def _yes(met: bool) -> str:
+    return "yes" if met else "**no**"
+
+
+def table(results: Results) -> str:
+    """The Markdown table of every figure against its baseline and target."""
+    rows = ["| Figure | jiaoying | Baseline, same run | Ratio | Target | Met |", "|---" * 6 + "|"]
+    largest = max(results.fanout, key=lambda r: r.recipients, default=None)
+    for run in results.fanout:
+        target, met = "", ""
+        if run is largest:
+            target, met = f"≥ {FANOUT_TARGET}", _yes(run.ratio >= FANOUT_TARGET)
+        rows.append(
+            f"| Fan-out, {run.recipients:,} recipients (SMS/s, post → last SMS) "
+            f"| {run.per_second:,.0f} /s | {run.baseline_per_second:,.0f} /s "
+            f"| {run.ratio:.2f} | {target} | {met} |"
+        )
+    if results.replying is not None:
+        run = results.replying
+        rows.append(
+            f"| Fan-out, {run.recipients:,} recipients, {run.answers:,} of them replying "
+            f"during it | {run.per_second:,.0f} /s | {run.baseline_per_second:,.0f} /s "
+            f"| {run.ratio:.2f} | | |"
+        )
+    if len(results.fanout) > 1:
+        smallest = min(results.fanout, key=lambda r: r.recipients)
+        costs = " → ".join(f"{r.cpu_per_recipient_ms:.2f}" for r in results.fanout)
+        sizes = " → ".join(f"{r.recipients // 1000:,}k" for r in results.fanout)
+        growth = largest.cpu_per_recipient_ms / smallest.cpu_per_recipient_ms if largest else 0
+        rows.append(
+            f"| Cost per recipient, CPU ms ({sizes}) | {costs} | | {growth:.2f}× "
+            f"| flat (≤ {FLAT}×) | {_yes(growth <= FLAT)} |"
+        )
+    if results.latency is not None:
+        lat = results.latency
+        rows.append(
+            f"| Latency, publish → first provider request ({lat.warnings} warnings) "
+            f"| p50 {lat.p50_ms:.0f} ms, p99 {lat.p99_ms:.0f} ms "
+            f"| floor p50 {lat.floor_p50_ms:.0f} ms, p99 {lat.floor_p99_ms:.0f} ms "
+            f"| | p99 < {LATENCY_TARGET_MS:.0f} ms | {_yes(lat.p99_ms < LATENCY_TARGET_MS)} |"
+        )
+    if results.answers is not None:
+        ans = results.answers
+        rows.append(
+            f"| Answers, signed SMS replies ({ans.answers:,}; {ans.recorded:,} recorded) "
+            f"| {ans.per_second:,.0f} /s | {ans.baseline_per_second:,.0f} /s "
+            f"| {ans.ratio:.2f} | ≥ {ANSWERS_TARGET} | {_yes(ans.ratio >= ANSWERS_TARGET)} |"
+        )
+    if results.timers is not None:
+        tim = results.timers
+        rows.append(
+            f"| Timers, {tim.steps:,} steps due over {tim.window_s:.0f} s, lateness "
+            f"| p50 {tim.p50_ms:.0f} ms, p99 {tim.p99_ms:,.0f} ms | | "
+            f"| p99 < {LATENESS_TARGET_MS:.0f} ms | {_yes(tim.p99_ms < LATENESS_TARGET_MS)} |"
+        )
+        rows.append(
+            f"| Memory, peak RSS with {tim.steps:,} recipients in flight "
+            f"| {tim.peak_rss_mib:.0f} MiB | | | < {MEMORY_TARGET_MB:.0f} MB "
+            f"| {_yes(tim.peak_rss_mib * 1.048576 < MEMORY_TARGET_MB)} |"
+        )
+    if results.stores is not None:
+        rows += _store_rows(results.stores)
+    return "\n".join(rows)
+
+
+def _store_rows(stores: StoresResult) -> list[str]:
+    """Issue 8's row: PostgreSQL with one and two replicas against SQLite in one process."""
+    rows = []
+    sqlite = next((run for run in stores.runs if run.store == "sqlite"), None)
+    for run in stores.runs:
+        versus = f"; {run.per_second / sqlite.per_second:.2f}× SQLite" if sqlite else ""
+        replicas = "1 process" if run.replicas == 1 else f"{run.replicas} replicas"
+        rows.append(
+            f"| Fan-out, {run.recipients:,} recipients, {run.store}, {replicas} "
+            f"| {run.per_second:,.0f} /s, {run.cpu_per_recipient_ms:.2f} ms CPU each "
+            f"| {stores.baseline_per_second:,.0f} /s | {stores.ratio(run):.2f}{versus} | | |"
+        )
+    return rows
+
+
+def _plain(results: Results) -> dict[str, Any]:
+    data = asdict(results)
+    runs = [*zip(results.fanout, data["fanout"], strict=True)]
+    if results.replying is not None:
+        runs.append((results.replying, data["replying"]))
+    for run, plain in runs:
+        # The per-SMS times make the plot; the JSON keeps the figures.
+        del plain["sent_at"], plain["answered_at"]
+        plain["ratio"] = run.ratio
+    for name in ("answers",):
+        value = getattr(results, name)
+        if value is not None:
+            data[name]["ratio"] = value.ratio
+    if results.stores is not None:
+        for store_run, plain in zip(results.stores.runs, data["stores"]["runs"], strict=True):
+            plain["ratio"] = results.stores.ratio(store_run)
+    return data
+
+
+def write(results: Results, out: Path, plot: Path | None) -> str:
+    """Write results.json and results.md into `out`; return the Markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(
+        json.dumps(_plain(results), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    info = results.machine
+    lines = [
+        f"# jiaoying benchmark ({results.mode})",
+        "",
+        f"Run {results.started}, {results.seconds / 60:.1f} min, on {info['nproc']} cores "
+        f"({info['cpu']}), Python {info['python']}, load average at start "
+        f"{' / '.join(str(v) for v in info['load_average'])}.",
+        "",
+        table(results),
+        "",
+    ]
+    if plot is not None:
+        lines += [f"![fan-out over time]({plot.name})", ""]
+    markdown = "\n".join(lines)
+    (out / "results.md").write_text(markdown, encoding="utf-8")
+    return markdown

@@ -1,0 +1,175 @@
+"""The benchmark driver: `python -m bench [--quick] [--profile] [--out DIR]`.
+
+Starts the Twilio stand-in once, as its own process, then runs each scenario against a
+fresh `jiaoying serve` (its own SQLite file and roster), prints the Markdown table and
+writes results.json, results.md and the fan-out plot into `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.answers import run_answers
+from bench.fanout import Answering, FanoutResult, run_fanout
+from bench.latency import run_latency
+from bench.plot import plot_fanout
+from bench.procs import ROOT, StandIn
+from bench.profile import summarize
+from bench.report import Results, machine, table, write
+from bench.stores import run_stores
+from bench.timers import run_timers
+
+DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/jiaoying-bench"
+SCENARIOS = ("fanout", "latency", "answers", "timers", "stores")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How big each scenario is."""
+
+    mode: str
+    fanout: tuple[int, ...]
+    latency_warnings: int
+    latency_gap: float
+    answers: int
+    timers: int
+    timers_window: int
+    timers_margin: int
+    answering: Answering
+    stores: int  # the fan-out on SQLite, PostgreSQL, PostgreSQL with two replicas
+
+
+FULL = Plan(
+    mode="full",
+    fanout=(1_000, 10_000, 50_000),
+    latency_warnings=200,
+    latency_gap=0.2,
+    answers=5_000,
+    timers=100_000,
+    timers_window=60,
+    timers_margin=180,
+    answering=Answering(share=0.3, after=(10.0, 60.0)),
+    stores=10_000,
+)
+QUICK = Plan(
+    mode="quick",
+    fanout=(1_000, 2_000),
+    latency_warnings=30,
+    latency_gap=0.1,
+    answers=500,
+    timers=3_000,
+    timers_window=8,
+    timers_margin=12,
+    answering=Answering(share=0.3, after=(1.0, 5.0)),
+    stores=1_000,
+)
+
+
+async def run(plan: Plan, args: argparse.Namespace) -> Results:
+    results = Results(plan.mode, machine(), datetime.now(UTC).isoformat(timespec="seconds"))
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="jiaoying-bench-", dir=args.workdir))
+    try:
+        async with StandIn(work / "standin.log") as standin:
+            for scenario in args.only:
+                print(f"-- {scenario}", flush=True)
+                await _scenario(scenario, plan, args, standin, work, results)
+    finally:
+        if args.keep:
+            print(f"kept the runs' files in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    results.seconds = time.monotonic() - started
+    return results
+
+
+async def _scenario(
+    scenario: str,
+    plan: Plan,
+    args: argparse.Namespace,
+    standin: StandIn,
+    work: Path,
+    results: Results,
+) -> None:
+    if scenario == "fanout":
+        for size in plan.fanout:
+            profiled = args.profile and size == max(plan.fanout)
+            profile = work / f"profile-{size}.raw" if profiled else None
+            result = await run_fanout(
+                standin, work / f"fanout-{size}", size, Answering(share=0.0), profile=profile
+            )
+            results.fanout.append(result)
+            _progress(result)
+            if profile is not None:
+                summary = args.out / f"profile-{size}.txt"
+                summary.write_text(summarize(profile), encoding="utf-8")
+                print(f"   profile: {summary}", flush=True)
+        size = max(plan.fanout)
+        results.replying = await run_fanout(
+            standin, work / f"fanout-{size}-replying", size, plan.answering
+        )
+        _progress(results.replying)
+    elif scenario == "latency":
+        results.latency = await run_latency(
+            standin, work / "latency", args.amqp_url, plan.latency_warnings, plan.latency_gap
+        )
+    elif scenario == "answers":
+        profile = work / "profile-answers.raw" if args.profile else None
+        results.answers = await run_answers(
+            standin, work / "answers", plan.answers, profile=profile
+        )
+        if profile is not None:
+            summary = args.out / "profile-answers.txt"
+            summary.write_text(summarize(profile), encoding="utf-8")
+            print(f"   profile: {summary}", flush=True)
+    elif scenario == "timers":
+        results.timers = await run_timers(
+            standin, work / "timers", plan.timers, plan.timers_window, plan.timers_margin
+        )
+    elif scenario == "stores":
+        results.stores = await run_stores(standin, work / "stores", plan.stores)
+
+
+def _progress(result: FanoutResult) -> None:
+    print(
+        f"   {result.recipients:,} ({result.answers:,} answered during it): "
+        f"{result.per_second:,.0f}/s vs {result.baseline_per_second:,.0f}/s "
+        f"({result.ratio:.2f}), {result.cpu_per_recipient_ms:.2f} ms CPU each",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, about a minute")
+    parser.add_argument("--out", type=Path, help="where results go (default bench/, quick: var/)")
+    parser.add_argument("--profile", action="store_true", help="py-spy the largest fan-out")
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument("--keep", action="store_true", help="keep rosters, stores and logs")
+    parser.add_argument("--workdir", help="where the runs' files go (default: the temp dir)")
+    parser.add_argument(
+        "--amqp-url",
+        default=os.environ.get("JIAOYING_BENCH_AMQP_URL", DEFAULT_AMQP),
+        help="RabbitMQ for the latency scenario (a vhost of its own: tests reset theirs)",
+    )
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    if args.out is None:
+        args.out = ROOT / ("var/bench-quick" if args.quick else "bench")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = asyncio.run(run(plan, args))
+    plot = None
+    if results.replying is not None:
+        plot = plot_fanout(results.replying, args.out / f"fanout-{results.replying.recipients}.png")
+    write(results, args.out, plot)
+    print()
+    print(table(results))
+    print(f"\nwritten to {args.out}/ in {results.seconds / 60:.1f} min")

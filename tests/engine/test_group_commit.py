@@ -1,0 +1,73 @@
+"""Group commit: replies that arrive together share a transaction, and fail alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatcher.store.db import Database, open_database
+from dispatcher.store.group_commit import GroupCommit
+from dispatcher.store.schema import dead_letters
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = open_database(f"sqlite+aiosqlite:///{tmp_path}/group.db")
+    await database.create_schema()
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+class Recorder:
+    """Stores item n as a row (any table will do) and notes the transaction it ran in."""
+
+    def __init__(self, bad: frozenset[int] = frozenset()) -> None:
+        self.bad = bad
+        self.transactions: list[AsyncConnection] = []
+
+    async def apply(self, conn: AsyncConnection, n: int) -> int:
+        if conn not in self.transactions:
+            self.transactions.append(conn)
+        if n in self.bad:
+            raise ValueError(f"bad item {n}")
+        row = {"received_at": datetime.now(UTC), "source": "test", "content_type": "x"}
+        await conn.execute(
+            insert(dead_letters).values(**row, reason=f"item {n}", path="", size=0, excerpt=b"")
+        )
+        return n * 10
+
+
+async def _stored(db: Database) -> list[str]:
+    async with db.reader.connect() as conn:
+        return list((await conn.execute(select(dead_letters.c.reason))).scalars())
+
+
+async def test_items_arriving_together_share_a_transaction(db: Database) -> None:
+    recorder = Recorder()
+    commits = GroupCommit(db, recorder.apply, max_batch=50)
+    results = await asyncio.gather(*(commits.run(n) for n in range(100)))
+    assert results == [n * 10 for n in range(100)], "each caller gets its own result"
+    assert sorted(await _stored(db)) == sorted(f"item {n}" for n in range(100))
+    assert len(recorder.transactions) <= 3, "100 replies at once are not 100 commits"
+
+
+async def test_a_bad_item_fails_alone(db: Database) -> None:
+    commits = GroupCommit(db, Recorder(bad=frozenset({7})).apply)
+    outcomes = await asyncio.gather(*(commits.run(n) for n in range(20)), return_exceptions=True)
+    assert isinstance(outcomes[7], ValueError)
+    assert [o for n, o in enumerate(outcomes) if n != 7] == [n * 10 for n in range(20) if n != 7]
+    assert sorted(await _stored(db)) == sorted(f"item {n}" for n in range(20) if n != 7)
+
+
+async def test_a_result_is_returned_only_once_it_is_committed(db: Database) -> None:
+    commits = GroupCommit(db, Recorder().apply)
+    assert await commits.run(1) == 10
+    assert await _stored(db) == ["item 1"], "visible to another connection: committed"
