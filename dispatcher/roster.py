@@ -28,15 +28,20 @@ import csv
 import io
 import math
 import re
+import sys
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from dispatcher.errors import RosterError
 from dispatcher.model import Point
 from dispatcher.phones import normalise_phone
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 __all__ = [
     "BroadcastZone",
@@ -235,20 +240,20 @@ def _load(directory: Path) -> tuple[Roster | None, list[str]]:
     problems = _Problems()
     grid_rows = _read_table(directory / GRIDS_FILE, GRID_COLUMNS, problems.of(GRIDS_FILE))
     person_rows = _read_table(directory / PERSONS_FILE, PERSON_COLUMNS, problems.of(PERSONS_FILE))
-    zone_rows: list[Row] | None = []
+    zone_rows: Iterable[Row] | None = ()
     if (directory / ZONES_FILE).exists():
         zone_rows = _read_table(directory / ZONES_FILE, ZONE_COLUMNS, problems.of(ZONES_FILE))
     # A file that could not be read at all leaves its references unchecked (None) rather
     # than burying the one real problem under a "not found" for every reference to it.
     grids = _parse_grids(grid_rows, problems.of(GRIDS_FILE)) if grid_rows is not None else None
-    persons = _parse_persons(person_rows or [], grids, problems.of(PERSONS_FILE))
-    zones = _parse_zones(zone_rows or [], grids, problems.of(ZONES_FILE))
+    persons = _parse_persons(person_rows or (), grids, problems.of(PERSONS_FILE))
+    zones = _parse_zones(zone_rows or (), grids, problems.of(ZONES_FILE))
     if problems.items or grids is None:
         return None, problems.formatted()
     return Roster(MappingProxyType(grids), MappingProxyType(persons), tuple(zones)), []
 
 
-def _read_table(path: Path, columns: tuple[str, ...], report: Report) -> list[Row] | None:
+def _read_table(path: Path, columns: tuple[str, ...], report: Report) -> Iterator[Row] | None:
     """Rows of one CSV file as (physical line, cells by column); None if unreadable."""
     if not path.is_file():
         report(0, "required file is missing")
@@ -265,7 +270,12 @@ def _read_table(path: Path, columns: tuple[str, ...], report: Report) -> list[Ro
     if tuple(header) != columns:
         report(1, _header_problem(header, columns))
         return None
-    rows: list[Row] = []
+    return _rows(reader, columns, report)
+
+
+def _rows(reader: Reader, columns: tuple[str, ...], report: Report) -> Iterator[Row]:
+    """The rows after the header, one at a time: a province's roster is never held whole
+    as text cells besides its persons and grids."""
     line = reader.line_num + 1
     for cells in reader:
         # A quoted cell may span lines: the row is reported at the line it starts on.
@@ -276,8 +286,7 @@ def _read_table(path: Path, columns: tuple[str, ...], report: Report) -> list[Ro
             hint = " (a comma inside a cell must be quoted)" if len(cells) > len(columns) else ""
             report(row_line, f"expected {len(columns)} cells, found {len(cells)}{hint}")
             continue
-        rows.append((row_line, {c: cell.strip() for c, cell in zip(columns, cells, strict=True)}))
-    return rows
+        yield row_line, {c: cell.strip() for c, cell in zip(columns, cells, strict=True)}
 
 
 def _header_problem(header: list[str], columns: tuple[str, ...]) -> str:
@@ -300,7 +309,7 @@ def _first(seen: dict[str, int], key: str, line: int, what: str, report: Report)
     return True
 
 
-def _parse_grids(rows: list[Row], report: Report) -> dict[str, Grid]:
+def _parse_grids(rows: Iterable[Row], report: Report) -> dict[str, Grid]:
     grids: dict[str, Grid] = {}
     lines: dict[str, int] = {}
     for line, cells in rows:
@@ -313,7 +322,8 @@ def _parse_grids(rows: list[Row], report: Report) -> dict[str, Grid]:
         if not _GRID_CODE.fullmatch(code):
             report(line, _bad_code(code))
         elif _first(lines, code, line, "grid code", report):
-            grids[code] = Grid(code, name, parent, households, population, location)
+            # Interned: a county repeats each parent code for hundreds of grids.
+            grids[code] = Grid(code, name, sys.intern(parent), households, population, location)
     for grid in grids.values():
         problem = _parent_problem(grid.code, grid.parent_code, grids)
         if problem:
@@ -372,8 +382,13 @@ def _location(lat_text: str, lon_text: str, line: int, report: Report) -> Point 
     return Point(lat, lon)
 
 
+def _shared(code: str, grids: Mapping[str, Grid] | None) -> str:
+    grid = grids.get(code) if grids is not None else None
+    return grid.code if grid is not None else sys.intern(code)
+
+
 def _parse_persons(
-    rows: list[Row], grids: Mapping[str, Grid] | None, report: Report
+    rows: Iterable[Row], grids: Mapping[str, Grid] | None, report: Report
 ) -> dict[str, Person]:
     persons: dict[str, Person] = {}
     lines: dict[str, int] = {}
@@ -387,16 +402,19 @@ def _parse_persons(
         if not phone_text and not openid:
             report(line, "no phone and no wechat_openid: nobody could reach this person")
         split = (code.strip() for code in _GRID_SEPARATORS.split(cells["grid_codes"]))
-        codes = tuple(dict.fromkeys(code for code in split if code))
+        # Each code, role and supervisor id is shared with every other person who has it
+        # (and a code with its grid): a province's roster is held in memory whole.
+        codes = tuple(_shared(code, grids) for code in dict.fromkeys(c for c in split if c))
         for code in codes:
             if grids is not None and code not in grids:
                 report(line, f"grid {code} is not in {GRIDS_FILE}")
         if not person_id:
             report(line, "id is empty")
         elif _first(lines, person_id, line, "person id", report):
-            supervisor = cells["supervisor_id"] or None
+            supervisor = sys.intern(cells["supervisor_id"]) or None
+            role = sys.intern(cells["role"])
             persons[person_id] = Person(
-                person_id, cells["name"], phone, openid or None, cells["role"], codes, supervisor
+                person_id, cells["name"], phone, openid or None, role, codes, supervisor
             )
     _check_supervisors(persons, lines, report)
     return persons
@@ -445,7 +463,7 @@ def _check_supervisors(
 
 
 def _parse_zones(
-    rows: list[Row], grids: Mapping[str, Grid] | None, report: Report
+    rows: Iterable[Row], grids: Mapping[str, Grid] | None, report: Report
 ) -> list[BroadcastZone]:
     zones: list[BroadcastZone] = []
     lines: dict[str, int] = {}
