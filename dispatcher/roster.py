@@ -24,24 +24,19 @@ Rules the contract leaves open, decided here:
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 import sys
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
+from dispatcher.csv_table import Report, Row, read_table
 from dispatcher.errors import RosterError
 from dispatcher.model import Point
 from dispatcher.phones import normalise_phone
-
-if TYPE_CHECKING:
-    from _csv import Reader
 
 __all__ = [
     "BroadcastZone",
@@ -217,8 +212,6 @@ def check_roster(directory: Path) -> list[str]:
     return _load(directory)[1]
 
 
-Row = tuple[int, dict[str, str]]
-Report = Callable[[int, str], None]
 _FILE_ORDER = {GRIDS_FILE: 0, PERSONS_FILE: 1, ZONES_FILE: 2}
 
 
@@ -238,11 +231,11 @@ def _load(directory: Path) -> tuple[Roster | None, list[str]]:
     if not directory.is_dir():
         return None, [f"{directory}: roster directory not found"]
     problems = _Problems()
-    grid_rows = _read_table(directory / GRIDS_FILE, GRID_COLUMNS, problems.of(GRIDS_FILE))
-    person_rows = _read_table(directory / PERSONS_FILE, PERSON_COLUMNS, problems.of(PERSONS_FILE))
+    grid_rows = read_table(directory / GRIDS_FILE, GRID_COLUMNS, problems.of(GRIDS_FILE))
+    person_rows = read_table(directory / PERSONS_FILE, PERSON_COLUMNS, problems.of(PERSONS_FILE))
     zone_rows: Iterable[Row] | None = ()
     if (directory / ZONES_FILE).exists():
-        zone_rows = _read_table(directory / ZONES_FILE, ZONE_COLUMNS, problems.of(ZONES_FILE))
+        zone_rows = read_table(directory / ZONES_FILE, ZONE_COLUMNS, problems.of(ZONES_FILE))
     # A file that could not be read at all leaves its references unchecked (None) rather
     # than burying the one real problem under a "not found" for every reference to it.
     grids = _parse_grids(grid_rows, problems.of(GRIDS_FILE)) if grid_rows is not None else None
@@ -251,53 +244,6 @@ def _load(directory: Path) -> tuple[Roster | None, list[str]]:
     if problems.items or grids is None:
         return None, problems.formatted()
     return Roster(MappingProxyType(grids), MappingProxyType(persons), tuple(zones)), []
-
-
-def _read_table(path: Path, columns: tuple[str, ...], report: Report) -> Iterator[Row] | None:
-    """Rows of one CSV file as (physical line, cells by column); None if unreadable."""
-    if not path.is_file():
-        report(0, "required file is missing")
-        return None
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        report(line, "not UTF-8 (saved as GBK/ANSI?); save it as 'CSV UTF-8'")
-        return None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [cell.strip() for cell in next(reader, [])]
-    if tuple(header) != columns:
-        report(1, _header_problem(header, columns))
-        return None
-    return _rows(reader, columns, report)
-
-
-def _rows(reader: Reader, columns: tuple[str, ...], report: Report) -> Iterator[Row]:
-    """The rows after the header, one at a time: a province's roster is never held whole
-    as text cells besides its persons and grids."""
-    line = reader.line_num + 1
-    for cells in reader:
-        # A quoted cell may span lines: the row is reported at the line it starts on.
-        row_line, line = line, reader.line_num + 1
-        if not any(cell.strip() for cell in cells):
-            continue
-        if len(cells) != len(columns):
-            hint = " (a comma inside a cell must be quoted)" if len(cells) > len(columns) else ""
-            report(row_line, f"expected {len(columns)} cells, found {len(cells)}{hint}")
-            continue
-        yield row_line, {c: cell.strip() for c, cell in zip(columns, cells, strict=True)}
-
-
-def _header_problem(header: list[str], columns: tuple[str, ...]) -> str:
-    expected = f"header must be {','.join(columns)}"
-    if not any(header):
-        return f"{expected}; the first line is empty"
-    missing = ", ".join(col for col in columns if col not in header)
-    extra = ", ".join(repr(col) for col in header if col not in columns)
-    pairs = (("missing", missing), ("unexpected", extra))
-    details = [f"{what} {names}" for what, names in pairs if names]
-    return f"{expected}; " + ("; ".join(details) or "columns are out of order")
 
 
 def _first(seen: dict[str, int], key: str, line: int, what: str, report: Report) -> bool:
