@@ -21,15 +21,15 @@ from dispatcher.store.schema import roster_snapshots
 class RosterBook:
     def __init__(self, current: Roster) -> None:
         self.current = current
-        self._data = roster_to_data(current)
-        self.current_id = roster_digest(self._data)
+        self.current_id = roster_digest(current)
         self._known: dict[str, Roster] = {self.current_id: current}
         self._stored = False
 
     async def ensure_stored(self, conn: AsyncConnection, now: datetime) -> None:
         """Store the current roster's snapshot once (inside the caller's transaction)."""
         if not self._stored:
-            await ensure_roster(conn, self.current_id, self._data, now)
+            # As data only for this once: a province's roster held twice is 100 MB more.
+            await ensure_roster(conn, self.current_id, roster_to_data(self.current), now)
             self._stored = True
 
     async def get(self, conn: AsyncConnection, roster_id: str) -> Roster:
