@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterator
 from typing import Any
 
 from dispatcher.model import Point
@@ -92,27 +92,36 @@ def roster_from_data(data: dict[str, Any]) -> Roster:
 
 def roster_digest(roster: Roster) -> str:
     """A stable name for this roster's content: the sha256 of the canonical JSON of
-    `roster_to_data(roster)` (keys sorted, no spaces), fed to the hash one grid or person
-    at a time, so a province's roster is never held a second time as data or text."""
-    digest = hashlib.sha256(b'{"grids":')
-    _hash_list(digest, (_grid_data(g) for g in _grids(roster)))
-    digest.update(b',"persons":')
-    _hash_list(digest, (_person_data(p) for p in _persons(roster)))
-    digest.update(b',"zones":')
-    _hash_list(digest, (_zone_data(z) for z in _zones(roster)))
-    digest.update(b"}")
+    `roster_to_data(roster)` (keys sorted, no spaces, UTF-8), fed to the hash one grid or
+    person at a time (the text is never held for it)."""
+    digest = hashlib.sha256()
+    for part in _canonical_parts(roster, ascii_only=False):
+        digest.update(part.encode())
     return digest.hexdigest()
 
 
-def _hash_list(digest: hashlib._Hash, items: Iterable[dict[str, Any]]) -> None:
-    digest.update(b"[")
-    for n, item in enumerate(items):
-        if n:
-            digest.update(b",")
-        digest.update(canonical_json(item))
-    digest.update(b"]")
+def roster_json(roster: Roster) -> str:
+    """`roster_to_data(roster)` as JSON text, written one grid or person at a time: for a
+    province, the dicts of the whole roster at once would cost several times the roster.
+    Every character past ASCII is escaped, so that the text takes one byte a character in
+    memory and goes to the database driver without another copy."""
+    return "".join(_canonical_parts(roster, ascii_only=True))
 
 
-def canonical_json(value: Any) -> bytes:
-    """JSON with sorted keys and no spaces, UTF-8: one text for one content."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+def _canonical_parts(roster: Roster, *, ascii_only: bool) -> Iterator[str]:
+    lists: tuple[tuple[str, Iterator[dict[str, Any]]], ...] = (
+        ("grids", (_grid_data(g) for g in _grids(roster))),
+        ("persons", (_person_data(p) for p in _persons(roster))),
+        ("zones", (_zone_data(z) for z in _zones(roster))),
+    )
+    for n, (name, items) in enumerate(lists):
+        yield f'{"," if n else "{"}"{name}":['
+        for k, item in enumerate(items):
+            yield ("," if k else "") + canonical_json(item, ascii_only=ascii_only)
+        yield "]"
+    yield "}"
+
+
+def canonical_json(value: Any, *, ascii_only: bool = False) -> str:
+    """JSON with sorted keys and no spaces: one text for one content."""
+    return json.dumps(value, ensure_ascii=ascii_only, sort_keys=True, separators=(",", ":"))

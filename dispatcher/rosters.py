@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.roster import Roster
-from dispatcher.roster_data import roster_digest, roster_from_data, roster_to_data
+from dispatcher.roster_data import roster_digest, roster_from_data, roster_json
+from dispatcher.store.db import JSONText
 from dispatcher.store.intake import ensure_roster
 from dispatcher.store.schema import roster_snapshots
 
@@ -28,8 +29,10 @@ class RosterBook:
     async def ensure_stored(self, conn: AsyncConnection, now: datetime) -> None:
         """Store the current roster's snapshot once (inside the caller's transaction)."""
         if not self._stored:
-            # As data only for this once: a province's roster held twice is 100 MB more.
-            await ensure_roster(conn, self.current_id, roster_to_data(self.current), now)
+            # Written as JSON text directly: as dicts first, a province's roster would
+            # cost hundreds of MB more, for this once.
+            body = JSONText(roster_json(self.current))
+            await ensure_roster(conn, self.current_id, body, now)
             self._stored = True
 
     async def get(self, conn: AsyncConnection, roster_id: str) -> Roster:

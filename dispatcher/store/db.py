@@ -9,6 +9,7 @@ transactions stay deferred, so the status API is never queued behind the schedul
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dispatcher.store.schema import metadata
+
+
+class JSONText(str):
+    """A value for a JSON column that is already JSON text: stored as it is, not encoded
+    again (a large document written piece by piece, never held as Python objects)."""
+
+
+def _json_serializer(value: Any) -> str:
+    return value if isinstance(value, JSONText) else json.dumps(value)
+
 
 WRITE_PROBE_TIMEOUT = 1.0
 """Seconds `ping` waits for SQLite's write lock before calling the store unavailable."""
@@ -62,7 +73,12 @@ def open_database(url: str) -> Database:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         engine = create_async_engine(
-            url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            hide_parameters=True,
+            json_serializer=_json_serializer,
         )
         return Database(writer=engine, reader=engine, url=url)
     if parsed.database and parsed.database != ":memory:":
@@ -73,9 +89,16 @@ def open_database(url: str) -> Database:
     # sleeps in steps of up to 100 ms between tries. Under load those sleeps, not the work,
     # were most of a warning's wait (and the pool's 30 s timeout is the busy timeout's).
     writer = create_async_engine(
-        url, connect_args={"timeout": 30}, hide_parameters=True, pool_size=1, max_overflow=0
+        url,
+        connect_args={"timeout": 30},
+        hide_parameters=True,
+        pool_size=1,
+        max_overflow=0,
+        json_serializer=_json_serializer,
     )
-    reader = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+    reader = create_async_engine(
+        url, connect_args={"timeout": 30}, hide_parameters=True, json_serializer=_json_serializer
+    )
     _configure_sqlite(writer, begin="BEGIN IMMEDIATE")
     _configure_sqlite(reader, begin="BEGIN")
     return Database(writer=writer, reader=reader, url=url)

@@ -19,6 +19,7 @@ from dispatcher.lifecycle import Change, Ending, Lifecycle
 from dispatcher.machine import RecipientState
 from dispatcher.model import Level, Reference, Warning
 from dispatcher.plan import PlannedRecipient
+from dispatcher.store.db import JSONText
 from dispatcher.store.schema import (
     UTCDateTime,
     audit,
@@ -102,7 +103,7 @@ async def find_chain(conn: AsyncConnection, references: Sequence[Reference]) -> 
 
 
 async def ensure_roster(
-    conn: AsyncConnection, digest: str, body: dict[str, Any], now: datetime
+    conn: AsyncConnection, digest: str, body: dict[str, Any] | JSONText, now: datetime
 ) -> None:
     present = await conn.execute(
         select(roster_snapshots.c.id).where(roster_snapshots.c.id == digest)

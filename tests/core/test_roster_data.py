@@ -3,25 +3,40 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from dispatcher.roster import load_roster
-from dispatcher.roster_data import canonical_json, roster_digest, roster_from_data, roster_to_data
+from dispatcher.roster_data import (
+    canonical_json,
+    roster_digest,
+    roster_from_data,
+    roster_json,
+    roster_to_data,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "roster"
 
 
-def test_the_digest_is_the_hash_of_the_snapshot_as_canonical_json() -> None:
-    # Databases name their stored snapshots by this digest: computing it piece by piece
-    # must give the very hash of the whole snapshot's text.
+def test_the_text_written_piece_by_piece_is_the_snapshot_in_ascii_json() -> None:
     roster = load_roster(EXAMPLE)
-    whole = hashlib.sha256(canonical_json(roster_to_data(roster))).hexdigest()
-    assert roster_digest(roster) == whole
+    text = roster_json(roster)
+    assert text.isascii()
+    assert text == canonical_json(roster_to_data(roster), ascii_only=True)
+    assert json.loads(text) == roster_to_data(roster)
+
+
+def test_the_digest_is_the_hash_of_the_canonical_utf8_text() -> None:
+    # Databases name their stored snapshots by this digest: hashing piece by piece must
+    # give the very hash of the whole canonical text, as it always has.
+    roster = load_roster(EXAMPLE)
+    whole = canonical_json(roster_to_data(roster)).encode()
+    assert roster_digest(roster) == hashlib.sha256(whole).hexdigest()
 
 
 def test_a_snapshot_gives_back_the_same_roster_and_digest() -> None:
     roster = load_roster(EXAMPLE)
-    again = roster_from_data(roster_to_data(roster))
+    again = roster_from_data(json.loads(roster_json(roster)))
     assert dict(again.persons) == dict(roster.persons)
     assert dict(again.grids) == dict(roster.grids)
     assert again.zones == roster.zones
