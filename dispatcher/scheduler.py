@@ -14,7 +14,7 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import func, select
@@ -66,6 +66,11 @@ from dispatcher.texts import Addressee, WarningText
 log = structlog.get_logger("jiaoying.scheduler")
 
 RETRY_PAUSE = 1.0  # seconds after a failed batch: long enough not to spin on a dead store
+# Parsed texts and policies of this many warnings are kept: the ones in progress, not all ever.
+CACHED_WARNINGS = 1024
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class Scheduler:
@@ -355,7 +360,7 @@ class Scheduler:
         policy = self._policies.get(key)
         if policy is None:
             policy = policy_from_data(chain.policy).for_level(chain.lifecycle.level)
-            self._policies[key] = policy
+            _remember(self._policies, key, policy)
         return policy
 
     async def _text(self, conn: AsyncConnection, chain: ChainState) -> WarningText:
@@ -365,8 +370,17 @@ class Scheduler:
                 select(messages.c.parsed).where(messages.c.id == chain.current_message_id)
             )
             warning = warning_from_data(row.scalar_one())
-            text = self._texts[chain.current_message_id] = WarningText.of(warning)
+            text = WarningText.of(warning)
+            _remember(self._texts, chain.current_message_id, text)
         return text
+
+
+def _remember(cache: dict[K, V], key: K, value: V) -> None:
+    """Keep `value` for the warnings in progress; the oldest goes first once the cache holds
+    CACHED_WARNINGS entries (a service that runs for months sees every warning once)."""
+    if len(cache) >= CACHED_WARNINGS:
+        del cache[next(iter(cache))]
+    cache[key] = value
 
 
 def _addressee(roster: Roster, claim: Claim) -> Addressee:
