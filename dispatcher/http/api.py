@@ -70,7 +70,7 @@ def api_route(handler: Handler) -> Handler:
 
 
 def json_ok(value: object, *, status: int = 200) -> web.Response:
-    """JSON with Chinese text as UTF-8, not `\\uXXXX` escapes."""
+    """JSON with Chinese text as UTF-8, not as `\\u` escapes."""
     return web.json_response(value, status=status, dumps=_dumps)
 
 

@@ -36,7 +36,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml import TwiML
 from twilio.twiml.messaging_response import MessagingResponse
 
-from channels.twilio_http import callback_url
+from channels.twilio_http import Report, callback_url
 from channels.twilio_sms import STATUS_PATH, sms_report
 from channels.twilio_voice import (
     AMD_PATH,
@@ -120,6 +120,22 @@ def _signed(handler: FormHandler) -> Handler:
     return verified
 
 
+async def _record(
+    request: web.Request, key: str, provider_id: str | None, report: Report | None
+) -> bool:
+    """Apply what a status callback means to send `key`; whether it moved the send
+    (None, a status that says nothing about delivery, moves nothing)."""
+    if report is None:
+        return False
+    return await request.app[REPLIES].delivery(
+        key=key,
+        provider_id=provider_id,
+        status=report.status,
+        reason=report.reason,
+        detail=report.detail,
+    )
+
+
 def _key(request: web.Request) -> str | None:
     key = request.query.get("key", "").strip()
     return key or None
@@ -142,15 +158,7 @@ async def sms_status(request: web.Request, form: Form) -> web.StreamResponse:
     report = sms_report(
         form.get("MessageStatus") or form.get("SmsStatus") or "", form.get("ErrorCode")
     )
-    moved = False
-    if report is not None:
-        moved = await request.app[REPLIES].delivery(
-            key=key,
-            provider_id=sid,
-            status=report.status,
-            reason=report.reason,
-            detail=report.detail,
-        )
+    moved = await _record(request, key, sid, report)
     log.info(
         "twilio sms status",
         key=key,
@@ -173,15 +181,7 @@ async def call_status(request: web.Request, form: Form) -> web.StreamResponse:
     report = call_report(form.get("CallStatus", ""), form.get("AnsweredBy"))
     if report is not None and report.status == "delivered" and await _machine_took(request, key):
         report = None  # the machine verdict stands; a voicemail never reached the person
-    moved = False
-    if report is not None:
-        moved = await request.app[REPLIES].delivery(
-            key=key,
-            provider_id=sid,
-            status=report.status,
-            reason=report.reason,
-            detail=report.detail,
-        )
+    moved = await _record(request, key, sid, report)
     log.info(
         "twilio call status",
         key=key,
@@ -202,15 +202,7 @@ async def machine_verdict(request: web.Request, form: Form) -> web.StreamRespons
     sid = form.get("CallSid")
     answered_by = form.get("AnsweredBy")
     report = amd_report(answered_by)
-    moved = False
-    if report is not None:
-        moved = await request.app[REPLIES].delivery(
-            key=key,
-            provider_id=sid,
-            status=report.status,
-            reason=report.reason,
-            detail=report.detail,
-        )
+    moved = await _record(request, key, sid, report)
     log.info(
         "twilio machine detection", key=key, provider_id=sid, answered_by=answered_by, moved=moved
     )
