@@ -113,15 +113,23 @@ async def report_task(
 
 
 async def _open_recipients(conn: AsyncConnection, where: Sequence[Any]) -> list[tuple[int, int]]:
-    """The open recipients `where` selects, locked for this transaction."""
-    candidates = select(recipients.c.id).where(*where, recipients.c.state.in_(OPEN_STATES))
-    ids = list((await conn.execute(candidates)).scalars())
-    if not ids:
-        return []
+    """The open recipients `where` selects, with their chain revisions, locked for this
+    transaction."""
+    found = await _open_chains(conn, *where)
+    if not found or conn.dialect.name == "sqlite":
+        # SQLite: this transaction holds the database's only write lock, so what it
+        # read cannot change under it, and there are no row locks to take.
+        return found
+    ids = [rid for rid, _ in found]
     await lock_chains(conn, ids)
+    # Read again under the locks: another replica may have moved a chain meanwhile.
+    return await _open_chains(conn, recipients.c.id.in_(ids))
+
+
+async def _open_chains(conn: AsyncConnection, *where: Any) -> list[tuple[int, int]]:
     rows = await conn.execute(
         select(recipients.c.id, recipients.c.chain_revision).where(
-            recipients.c.id.in_(ids), recipients.c.state.in_(OPEN_STATES)
+            *where, recipients.c.state.in_(OPEN_STATES)
         )
     )
     return [(row.id, row.chain_revision) for row in rows]
