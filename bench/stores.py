@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import aiohttp
-import asyncpg  # type: ignore[import-untyped]
-from yarl import URL
 
 from bench.client import post_warning, reset_standin, standin_stats, until
 from bench.fanout import CONCURRENCY, sms_text
 from bench.load import sms_baseline
 from bench.procs import Service, ServiceConfig, StandIn
 from bench.world import SMS_ONLY, county, county_warning, policy
+from tests.pg import fresh_database
 from tests.rosters import County
 
 PG_ADMIN_URL = os.environ.get(
@@ -60,7 +58,7 @@ async def run_stores(standin: StandIn, workdir: Path, recipients: int) -> Stores
     policy_file = policy(workdir / "policy.yaml", SMS_ONLY)
     runs = [await _fanout(standin, workdir / "sqlite", roster, policy_file, None, 1)]
     for replicas in (1, 2):
-        async with fresh_database() as db_url:
+        async with fresh_database(PG_ADMIN_URL, unreachable=_unreachable) as db_url:
             where = workdir / f"postgresql-{replicas}"
             runs.append(await _fanout(standin, where, roster, policy_file, db_url, replicas))
     text = sms_text(workdir / "sqlite" / "jiaoying.db")
@@ -115,23 +113,5 @@ async def _fanout(
     )
 
 
-@contextlib.asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    """A new, empty database on the PostgreSQL server of `JIAOYING_BENCH_PG_URL`, dropped
-    afterwards; its SQLAlchemy URL."""
-    admin = URL(PG_ADMIN_URL.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        conn = await asyncpg.connect(str(admin), timeout=5)
-    except (OSError, asyncpg.PostgresError) as error:
-        raise RuntimeError(
-            f"PostgreSQL is not reachable at {admin.host}:{admin.port} ({error}); start it"
-            " (`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`)"
-            " or name another server in JIAOYING_BENCH_PG_URL"
-        ) from error
-    name = f"jiaoying_bench_{secrets.token_hex(4)}"
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield str(URL(PG_ADMIN_URL).with_path(f"/{name}"))
-    finally:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+def _unreachable(reason: str) -> NoReturn:
+    raise RuntimeError(f"{reason} Or name another server in JIAOYING_BENCH_PG_URL.")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import NoReturn
 
 import asyncpg
 import pytest
@@ -18,21 +19,24 @@ PG_ADMIN_URL = os.environ.get(
 
 
 @contextlib.asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    """The SQLAlchemy URL of a new, empty database; fails the test (never skips) with how to
-    start PostgreSQL when the server cannot be reached."""
-    admin = URL(PG_ADMIN_URL.replace("postgresql+asyncpg", "postgresql"))
+async def fresh_database(
+    admin_url: str = PG_ADMIN_URL, *, unreachable: Callable[[str], NoReturn] = pytest.fail
+) -> AsyncIterator[str]:
+    """The SQLAlchemy URL of a new, empty database on the server of `admin_url`, dropped
+    afterwards. When the server cannot be reached, `unreachable` gets the reason with how
+    to start PostgreSQL: a test fails by it (never skips); the benchmark raises."""
+    admin = URL(admin_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         conn = await asyncpg.connect(str(admin), timeout=5)
     except (OSError, asyncpg.PostgresError) as error:
-        pytest.fail(
+        unreachable(
             f"PostgreSQL is not reachable at {admin.host}:{admin.port} ({error}). Start it with"
             " `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`."
         )
     name = f"jiaoying_test_{secrets.token_hex(4)}"
     await conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield str(URL(PG_ADMIN_URL).with_path(f"/{name}"))
+        yield str(URL(admin_url).with_path(f"/{name}"))
     finally:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()
