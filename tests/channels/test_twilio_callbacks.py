@@ -12,7 +12,6 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -35,7 +34,7 @@ from dispatcher.policy import load_policy
 from dispatcher.roster import Person, load_roster
 from dispatcher.service import build_app
 from dispatcher.settings import load_settings
-from tests.engine.conftest import ALERT_SENT, EXAMPLES, ROOT, TOKEN, Jiaoying, eventually
+from tests.engine.conftest import EXAMPLES, ROOT, TOKEN, Jiaoying, eventually, shift_to_now
 from tests.fakes import RecordingChannel
 from tests.standins.base import free_socket
 from tests.standins.twilio import TwilioCall, TwilioMessage, TwilioStandIn
@@ -158,7 +157,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         app = _with_twilio_routes(build_app(settings, roster, policy, channels=make_channels))
         client = TestClient(TestServer(app, socket_factory=lambda *_: sock))
         await client.start_server()
-        shift = datetime.now(UTC).replace(microsecond=0) - ALERT_SENT
+        shift = shift_to_now()
         try:
             yield Rig(Jiaoying(client, recorders, roster, shift), standin, public_url)
         finally:

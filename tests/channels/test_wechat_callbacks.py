@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from dispatcher.restamp import restamp
 from dispatcher.roster import Roster, load_roster
 from dispatcher.service import ENGINE, build_app
 from dispatcher.settings import load_settings
-from tests.engine.conftest import ALERT_SENT, EXAMPLES, LINK_SECRET, ROOT, TOKEN, eventually
+from tests.engine.conftest import EXAMPLES, LINK_SECRET, ROOT, TOKEN, eventually, shift_to_now
 from tests.fakes import RecordingChannel
 from tests.standins.wechat import WeChatStandIn
 
@@ -41,15 +41,15 @@ class Live:
     wechat: WeChatStandIn
     roster: Roster
     public_url: str
+    shift: timedelta = field(default_factory=shift_to_now)  # once: a Cancel moves as its alert
 
     async def post(self, example: str) -> str:
         """Post an example warning, moved in time so that it is sent now; its id."""
         path = EXAMPLES / "warnings" / example
         data = warning_to_data(parse_warning(path.read_bytes(), "application/cap+xml"))
-        shift = datetime.now(UTC).replace(microsecond=0) - ALERT_SENT
         response = await self.client.post(
             "/v1/warnings",
-            data=json.dumps(restamp(data, shift)),
+            data=json.dumps(restamp(data, self.shift)),
             headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
         )
         assert response.status == 202, await response.text()

@@ -36,6 +36,13 @@ PUBLIC_URL = "https://jiaoying.example.cn"
 ALERT_SENT = parse_cap((EXAMPLES / "warnings/red-rainstorm.xml").read_bytes()).sent
 
 
+def shift_to_now() -> timedelta:
+    """How far the examples move in time so that the alert is sent now (whole seconds).
+    Taken once per service: an Update or Cancel must be moved as far as its alert, or
+    its `references` name an alert that never was."""
+    return datetime.now(UTC).replace(microsecond=0) - ALERT_SENT
+
+
 @dataclass
 class Jiaoying:
     client: TestClient[Any, Any]
@@ -124,7 +131,7 @@ async def jiaoying(
     app = build_app(settings, roster, policy, channels=make_channels)
     client = TestClient(TestServer(app))
     await client.start_server()
-    shift = datetime.now(UTC).replace(microsecond=0) - ALERT_SENT
+    shift = shift_to_now()
     try:
         yield Jiaoying(client, channels, roster, shift)
     finally:
