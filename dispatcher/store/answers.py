@@ -116,12 +116,9 @@ async def _open_recipients(conn: AsyncConnection, where: Sequence[Any]) -> list[
     """The open recipients `where` selects, with their chain revisions, locked for this
     transaction."""
     found = await _open_chains(conn, *where)
-    if not found or conn.dialect.name == "sqlite":
-        # SQLite: this transaction holds the database's only write lock, so what it
-        # read cannot change under it, and there are no row locks to take.
-        return found
     ids = [rid for rid, _ in found]
-    await lock_chains(conn, ids)
+    if not found or not await lock_chains(conn, ids):
+        return found
     # Read again under the locks: another replica may have moved a chain meanwhile.
     return await _open_chains(conn, recipients.c.id.in_(ids))
 

@@ -265,16 +265,18 @@ async def wake_recipients(
     )
 
 
-async def lock_chains(conn: AsyncConnection, recipient_ids: Sequence[int]) -> None:
-    """Lock these recipients' timers, then the recipients, in id order.
+async def lock_chains(conn: AsyncConnection, recipient_ids: Sequence[int]) -> bool:
+    """Lock these recipients' timers, then the recipients, in id order; whether any lock
+    was taken (then what was read before may have changed meanwhile).
 
     The scheduler locks a due timer before its recipient; everything else that changes a
     chain takes the locks in the same order, so PostgreSQL never sees a lock cycle.
-    (SQLite serialises writers and ignores FOR UPDATE: there the two reads would only
-    cost an answer two round trips to the database thread, so they are not made.)
+    (SQLite serialises writers and ignores FOR UPDATE: a write transaction holds the
+    database's only write lock from BEGIN IMMEDIATE, so nothing it read can change, and
+    the two reads would only cost an answer round trips to the database thread.)
     """
     if conn.dialect.name == "sqlite":
-        return
+        return False
     ordered = sorted(set(recipient_ids))
     await conn.execute(
         select(timers.c.recipient_id)
@@ -288,3 +290,4 @@ async def lock_chains(conn: AsyncConnection, recipient_ids: Sequence[int]) -> No
         .order_by(recipients.c.id)
         .with_for_update()
     )
+    return True
