@@ -3,10 +3,8 @@ the service's SQLite file (read-only, while the service runs: WAL lets readers i
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import sqlite3
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from bench.procs import API_TOKEN
+from tests.waiting import eventually
 
 
 @dataclass
@@ -89,17 +88,6 @@ def scalar(db_path: Path, sql: str, *params: Any) -> int:
     return int(rows[0][0] or 0) if rows else 0
 
 
-async def until(
-    check: Callable[[], Any], *, within: float, every: float = 0.1, what: str = "condition"
-) -> None:
-    """Wait until `check()` (sync or async) is truthy; raise TimeoutError after `within` s."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {within:g} s")
-        await asyncio.sleep(every)
+# The driver polls ten times a second at most: its checks read the stand-in's lists and the
+# service's store, on the very cores being measured.
+until = functools.partial(eventually, every=0.1)

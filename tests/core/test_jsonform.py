@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from dispatcher.errors import InvalidWarning
 from dispatcher.jsonform import parse_json
 from dispatcher.model import Circle, Level, MsgType, Point, Scope, Status
+from tests.json_paths import json_paths
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "warnings" / "blue-gale.json"
 BEIJING = timezone(timedelta(hours=8))
@@ -517,22 +518,8 @@ def test_mutated_documents_only_ever_raise_invalid_warning(
     parses_or_refuses(bytes(mutated[: cut % len(mutated)] if truncate else mutated))
 
 
-def _paths(value: object, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
-    children: list[tuple[str | int, object]] = (
-        list(value.items())
-        if isinstance(value, dict)
-        else list(enumerate(value))
-        if isinstance(value, list)
-        else []
-    )
-    found = [prefix] if prefix else []
-    for key, child in children:
-        found += _paths(child, (*prefix, key))
-    return found
-
-
 @settings(deadline=None)
-@given(st.sampled_from(_paths(BASE)), JSON_VALUES)
+@given(st.sampled_from(json_paths(BASE)), JSON_VALUES)
 def test_any_value_anywhere_only_ever_raises_invalid_warning(
     path: tuple[str | int, ...], value: object
 ) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +25,7 @@ from dispatcher.service import ENGINE, build_app
 from dispatcher.settings import load_settings
 from dispatcher.store.db import Database
 from tests.fakes import RecordingChannel
+from tests.waiting import eventually as eventually  # the tests import it from here too
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -74,20 +73,6 @@ class Jiaoying:
 
     def sent(self, channel: str, kind: str | None = None) -> list[Any]:
         return [n for n in self.channels[channel].sent if kind is None or n.kind == kind]
-
-
-async def eventually(check: Callable[[], Any], within: float = 5.0) -> Any:
-    """Wait until `check()` (sync or async) returns something truthy; fail after `within` s."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {within}s: {check}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

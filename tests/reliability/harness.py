@@ -18,20 +18,24 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import aiohttp
+from aio_pika.abc import AbstractExchange
 from sqlalchemy import text
 
+from dispatcher.amqp import AMQP_TROUBLE
 from dispatcher.store import migrate
 from dispatcher.store.db import open_database
 from tests.logscan import remember_env
 from tests.standins.base import free_socket
 from tests.standins.twilio import TwilioStandIn
+from tests.waiting import eventually as eventually  # the tests import it from here too
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -57,23 +61,6 @@ def figures(case: str, **measured: Any) -> None:
     if target:
         with open(target, "a", encoding="utf-8") as file:
             file.write(json.dumps(line, ensure_ascii=False) + "\n")
-
-
-async def eventually(
-    check: Callable[[], Any], within: float, what: str | Callable[[], str] = ""
-) -> Any:
-    """Wait until `check()` (sync or async) returns something truthy; fail after `within` s."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            said = what() if callable(what) else what
-            raise AssertionError(f"not within {within} s: {said or check}")
-        await asyncio.sleep(0.05)
 
 
 async def prepare_store(db_url: str) -> None:
@@ -331,3 +318,25 @@ def twilio_env(standin: TwilioStandIn) -> dict[str, str]:
         "JIAOYING_TWILIO_FROM": "+12025550100",
         "JIAOYING_TWILIO_API_BASE": standin.url,
     }
+
+
+async def publish_confirmed(exchange: AbstractExchange, body: bytes, *, wait: float) -> int:
+    """Publish one JSON warning until the broker confirms it, as a careful producer does
+    (a broker restarting drops unconfirmed publishes), waiting up to `wait` seconds for
+    each confirm; how many tries failed first."""
+    failed = 0
+    while True:
+        try:
+            await exchange.publish(
+                aio_pika.Message(
+                    body,
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key="json.441523",
+                timeout=wait,
+            )
+            return failed
+        except (*AMQP_TROUBLE, RuntimeError):
+            failed += 1
+            await asyncio.sleep(0.3)

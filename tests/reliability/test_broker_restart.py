@@ -20,7 +20,6 @@ import aio_pika
 import aiohttp
 from aio_pika.abc import AbstractIncomingMessage
 
-from dispatcher.amqp import AMQP_TROUBLE
 from dispatcher.amqp_topology import DEAD_QUEUE, DISPATCH_QUEUE, EVENTS_EXCHANGE, WARNINGS_EXCHANGE
 from tests.integration.conftest import bounded
 from tests.reliability.conftest import Rabbit
@@ -30,6 +29,7 @@ from tests.reliability.harness import (
     eventually,
     figures,
     prepare_store,
+    publish_confirmed,
     query,
     serve_env,
     twilio_env,
@@ -69,21 +69,7 @@ class Producer:
             for number, body in enumerate(bodies):
                 if number == STOP_AFTER:
                     stopped.set()
-                while True:
-                    try:
-                        await exchange.publish(
-                            aio_pika.Message(
-                                body,
-                                content_type="application/json",
-                                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                            ),
-                            routing_key="json.441523",
-                            timeout=5,
-                        )
-                        break
-                    except (*AMQP_TROUBLE, RuntimeError):
-                        self.republished += 1
-                        await asyncio.sleep(0.3)
+                self.republished += await publish_confirmed(exchange, body, wait=5)
                 self.published += 1
                 await asyncio.sleep(PACE)
 

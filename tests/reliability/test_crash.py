@@ -33,11 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import aiohttp
 import pytest
 
-from dispatcher.amqp_topology import DEAD_QUEUE, DISPATCH_QUEUE, WARNINGS_EXCHANGE
+from dispatcher.amqp_topology import DEAD_QUEUE, DISPATCH_QUEUE
 from dispatcher.cap import parse_cap
 from dispatcher.jsonform import warning_to_data
 from dispatcher.restamp import restamp, shift_to
@@ -338,17 +337,7 @@ async def test_killed_between_consuming_the_warning_and_committing_it(
     try:
         # The ingest of the delivery blocks on this lock: consumed, and not committed.
         writer.execute("BEGIN IMMEDIATE")
-        async with rabbit.broker.connection.channel(publisher_confirms=True) as channel:
-            exchange = await channel.get_exchange(WARNINGS_EXCHANGE)
-            await exchange.publish(
-                aio_pika.Message(
-                    _red_now(),
-                    content_type="application/json",
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key="json.441523",
-                timeout=5,
-            )
+        await rabbit.broker.publish(_red_now(), "application/json", routing_key="json.441523")
         await eventually(
             lambda: rabbit.queue_is(DISPATCH_QUEUE, 0, 1),
             within=10,

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.integration.conftest import bounded
+from tests.json_paths import json_paths
 from tests.reliability.harness import (
     TOKEN,
     Serve,
@@ -51,20 +52,6 @@ orange: {answer_within: 1h, steps: [{after: 0s, notify: [sms]}]}
 yellow: {answer_within: 1h, steps: [{after: 0s, notify: [sms]}]}
 blue: {answer_within: 1h, steps: [{after: 0s, notify: [sms]}]}
 """
-
-
-def _paths(value: object, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
-    children: list[tuple[str | int, object]] = (
-        list(value.items())
-        if isinstance(value, dict)
-        else list(enumerate(value))
-        if isinstance(value, list)
-        else []
-    )
-    found = [prefix] if prefix else []
-    for key, child in children:
-        found += _paths(child, (*prefix, key))
-    return found
 
 
 def _replaced(path: tuple[str | int, ...], value: object, identifier: str) -> bytes:
@@ -136,7 +123,7 @@ def _fuzz(poster: Poster) -> None:
         poster(json.dumps(value).encode(), "application/json")
 
     @options
-    @given(st.sampled_from(_paths(BASE)), JSON_VALUES, st.uuids())
+    @given(st.sampled_from(json_paths(BASE)), JSON_VALUES, st.uuids())
     def any_value_anywhere(path: tuple[str | int, ...], value: object, tag: object) -> None:
         poster(_replaced(path, value, f"fuzz-{tag}"), "application/json")
 

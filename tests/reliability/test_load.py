@@ -37,7 +37,6 @@ import aio_pika
 import aiohttp
 from yarl import URL
 
-from dispatcher.amqp import AMQP_TROUBLE
 from dispatcher.amqp_topology import DEAD_QUEUE, DISPATCH_QUEUE, WARNINGS_EXCHANGE
 from tests.integration.conftest import bounded
 from tests.reliability.conftest import Rabbit
@@ -47,6 +46,7 @@ from tests.reliability.harness import (
     eventually,
     figures,
     prepare_store,
+    publish_confirmed,
     query,
     serve_env,
     twilio_env,
@@ -100,21 +100,7 @@ class Publisher:
 
             async def publish(body: bytes) -> None:
                 try:
-                    while True:
-                        try:
-                            await exchange.publish(
-                                aio_pika.Message(
-                                    body,
-                                    content_type="application/json",
-                                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                                ),
-                                routing_key="json.441523",
-                                timeout=30,
-                            )
-                            break
-                        except (*AMQP_TROUBLE, RuntimeError):
-                            self.retried += 1
-                            await asyncio.sleep(0.3)
+                    self.retried += await publish_confirmed(exchange, body, wait=30)
                     self.published += 1
                 finally:
                     limit.release()

@@ -96,6 +96,14 @@ async def _trouble(
             await serve.terminate()
 
 
+async def _cpu_while_waiting(serve: Serve) -> tuple[float, float]:
+    """The service's CPU seconds over `WATCH` seconds of waiting, and the seconds watched:
+    a service waiting for its store must not spin."""
+    before, watched_from = serve.usage(), time.monotonic()
+    await asyncio.sleep(WATCH)
+    return serve.usage().cpu - before.cpu, time.monotonic() - watched_from
+
+
 async def _not_ready(api: Api) -> dict[str, str] | None:
     ready, checks = await api.ready()
     return None if ready else checks
@@ -141,9 +149,7 @@ async def test_a_locked_sqlite_store_holds_the_delivery_and_work_resumes(
         not_ready_after = time.monotonic() - locked_at
         await eventually(lambda: rabbit.queue_is(DISPATCH_QUEUE, 0, 1), 10, "delivery not held")
         reads, _ = await api.get(f"/v1/warnings/{first.id}")
-        before, watched_from = serve.usage(), time.monotonic()
-        await asyncio.sleep(WATCH)
-        during, watched = serve.usage(), time.monotonic() - watched_from
+        cpu, watched = await _cpu_while_waiting(serve)
         held = await rabbit.queues()
         holder.execute("ROLLBACK")
     finally:
@@ -160,7 +166,6 @@ async def test_a_locked_sqlite_store_holds_the_delivery_and_work_resumes(
 
     stored = await query(serve.db_url, "select identifier from messages order by identifier")
     dead = await query(serve.db_url, "select count(*) from dead_letters")
-    cpu = during.cpu - before.cpu
     figures(
         "store locked (SQLite)",
         locked_s=round(locked, 2),
@@ -226,9 +231,7 @@ async def test_an_unreachable_postgresql_is_waited_out_and_nothing_is_lost(
     checks = await eventually(lambda: _not_ready(api), 5, "readyz stayed true")
     not_ready_after = time.monotonic() - cut_at
     await asyncio.sleep(1.0)
-    before, watched_from = serve.usage(), time.monotonic()
-    await asyncio.sleep(WATCH)
-    during, watched = serve.usage(), time.monotonic() - watched_from
+    cpu, watched = await _cpu_while_waiting(serve)
     held = await rabbit.queues()
     standin.response_delay = 0.0
     await relay.up()
@@ -253,7 +256,6 @@ async def test_an_unreachable_postgresql_is_waited_out_and_nothing_is_lost(
 
     stored = await query(pg_url, "select identifier from messages order by identifier")
     dead = await query(pg_url, "select count(*) from dead_letters")
-    cpu = during.cpu - before.cpu
     figures(
         "store unreachable (PostgreSQL)",
         unreachable_s=round(away, 2),
