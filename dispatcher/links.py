@@ -60,6 +60,11 @@ class AnswerLinks:
             raise BadLink("这个链接不完整或已损坏") from None
         if len(raw) != _LAYOUT.size + _MAC_BYTES:
             raise BadLink("这个链接不完整或已损坏")
+        if _b64(raw) != token:
+            # The last character of unpadded base64 carries spare bits that decoding
+            # drops, so several spellings decode to the same bytes. Only the spelling
+            # we gave out is accepted: an altered link must never still answer.
+            raise BadLink("这个链接无效")
         payload, mac = raw[: _LAYOUT.size], raw[_LAYOUT.size :]
         if not hmac.compare_digest(mac, self._mac(payload)):
             raise BadLink("这个链接无效")
