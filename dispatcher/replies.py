@@ -7,11 +7,11 @@ one of these; nothing here trusts a caller to say who they are.
 from __future__ import annotations
 
 import unicodedata
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,23 +20,27 @@ from dispatcher.links import LinkTarget
 from dispatcher.metrics import Metrics
 from dispatcher.notices import notice_from_data
 from dispatcher.rosters import RosterBook
-from dispatcher.store.answers import Closed, record_answer, report_task
+from dispatcher.store.answers import Claim, Closed, record_answer, record_answers, report_task
 from dispatcher.store.db import Database
 from dispatcher.store.group_commit import GroupCommit
-from dispatcher.store.receipts import Receipt, Replayed, forget_receipts, take_receipt
+from dispatcher.store.receipts import (
+    Receipt,
+    Replayed,
+    forget_receipts,
+    take_receipt,
+    take_receipts,
+)
 from dispatcher.store.reports import (
     LinkSubject,
     add_note,
     find_attempt,
     link_subject,
-    open_warnings_for,
+    open_warnings_of,
     record_delivery,
 )
 from dispatcher.store.schema import attempts
 
-log = structlog.get_logger("jiaoying.replies")
-
-REPLIES_PER_COMMIT = 16
+REPLIES_PER_COMMIT = 64
 ANSWER_WORDS = frozenset({"1", "收到", "确认", "已收到", "ok", "确认收到", "收到了"})
 
 
@@ -65,10 +69,10 @@ class Replies:
         self._wake = wake
         self._metrics = metrics
         # PostgreSQL takes concurrent writers (row locks, one lock order per chain): there,
-        # each reply keeps a transaction of its own. On SQLite a batch stays small: the
+        # each reply keeps a transaction of its own. On SQLite a batch stays bounded: the
         # scheduler and the send results wait for the writer while it records.
         self._sms_replies: GroupCommit[_Reply, list[Closed] | None] | None = (
-            GroupCommit(db, _apply_reply, max_batch=REPLIES_PER_COMMIT) if db.is_sqlite else None
+            GroupCommit(db, _apply_replies, max_batch=REPLIES_PER_COMMIT) if db.is_sqlite else None
         )
 
     async def delivery(
@@ -225,16 +229,11 @@ class Replies:
             closed = await self._sms_replies.run(reply)
         else:
             async with self._db.writer.begin() as conn:
-                closed = await _apply_reply(conn, reply)
+                (closed,) = await _apply_replies(conn, [reply])
         if closed is None:
             raise Replayed(receipt.kind if receipt else "sms")
         for item in closed:
             self._after(item)
-        log.info(
-            "sms reply",
-            persons=len(reply.persons),
-            answered=sum(bool(c.recipient_ids) for c in closed),
-        )
         return closed
 
     def _after(self, closed: Closed) -> None:
@@ -256,25 +255,54 @@ class _Reply:
     receipt: Receipt | None = None
 
 
-async def _apply_reply(conn: AsyncConnection, reply: _Reply) -> list[Closed] | None:
-    """Apply one SMS reply; None (and nothing written) when its receipt was taken before."""
-    if reply.receipt is not None and not await take_receipt(conn, reply.receipt, reply.at):
-        return None
-    closed: list[Closed] = []
-    for person_id in reply.persons:
-        for warning_id in await open_warnings_for(conn, person_id):
-            if is_answer(reply.text):
-                closed.append(
-                    await record_answer(
-                        conn,
-                        warning_id=warning_id,
-                        person_id=person_id,
-                        via="sms",
-                        by=person_id,
-                        at=reply.at,
-                        detail=reply.text[:200],
+async def _apply_replies(conn: AsyncConnection, replies: list[_Reply]) -> list[list[Closed] | None]:
+    """Apply SMS replies, in order, set-based: for each, what it closed, or None (and
+    nothing written for it) when its receipt was taken before.
+
+    Each reply answers (or is a note on) the warnings its sender could answer when the
+    batch began; a chain an earlier reply of the batch closed stays that reply's."""
+    if not replies:
+        return []
+    fresh = iter(
+        await take_receipts(
+            conn,
+            [reply.receipt for reply in replies if reply.receipt is not None],
+            max(reply.at for reply in replies),
+        )
+    )
+    taken = [reply.receipt is None or next(fresh) for reply in replies]
+    open_warnings = await open_warnings_of(
+        conn,
+        (
+            person
+            for reply, new in zip(replies, taken, strict=True)
+            if new
+            for person in reply.persons
+        ),
+    )
+    claims: list[Claim] = []
+    claimed_by: list[int] = []  # the reply each claim came from
+    for index, (reply, new) in enumerate(zip(replies, taken, strict=True)):
+        if not new:
+            continue
+        answer = is_answer(reply.text)
+        for person_id in reply.persons:
+            for warning_id in open_warnings.get(person_id, ()):
+                if answer:
+                    claims.append(
+                        Claim(
+                            warning_id,
+                            person_id,
+                            "sms",
+                            person_id,
+                            reply.at,
+                            detail=reply.text[:200],
+                        )
                     )
-                )
-            else:
-                await add_note(conn, warning_id, person_id, reply.text, reply.at)
-    return closed
+                    claimed_by.append(index)
+                else:
+                    await add_note(conn, warning_id, person_id, reply.text, reply.at)
+    closed_by: dict[int, list[Closed]] = defaultdict(list)
+    for index, closed in zip(claimed_by, await record_answers(conn, claims), strict=True):
+        closed_by[index].append(closed)
+    return [closed_by.get(index, []) if new else None for index, new in enumerate(taken)]

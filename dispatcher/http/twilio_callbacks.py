@@ -286,6 +286,7 @@ async def inbound_sms(request: web.Request, form: Form) -> web.StreamResponse:
         "inbound sms",
         provider_id=sid,
         chars=len(body),
+        warnings=len(closed),
         answered=sum(len(item.recipient_ids) for item in closed),
     )
     return _twiml(MessagingResponse())

@@ -4,26 +4,55 @@ called about, a door-knock report for the grids it covers.
 Every answer names who gave it and how; each one closes exactly the chains it may close
 (DESIGN.md: one grid person's answer does not silence a colleague, unless the level's
 policy says `grid_answer: any`). Answered chains are woken so the machine ends them.
+
+Answers are recorded set-based: a burst of SMS replies committed together (see
+`GroupCommit`) costs a handful of statements, not a dozen per reply. The outcome is the
+one recording them one after the other, in order, would give: a chain goes to the first
+answer that may close it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.model import Level
 from dispatcher.policy import GridAnswer, policy_from_data
-from dispatcher.store.chains import lock_chains, wake_recipients
-from dispatcher.store.intake import record_audit
-from dispatcher.store.outbox import enqueue_event
-from dispatcher.store.schema import answers, escalations, recipients, summons, tasks, warnings
+from dispatcher.store.chains import lock_chains, lock_warnings, wake_recipients
+from dispatcher.store.intake import audit_row
+from dispatcher.store.outbox import event_row
+from dispatcher.store.schema import (
+    answers,
+    audit,
+    escalations,
+    outbox,
+    recipients,
+    summons,
+    tasks,
+    warnings,
+)
 
 OPEN_STATES = ("pending", "notified", "delivered", "unreachable")
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """`person_id` answered `warning_id` at `at`: `via` what, entered `by` whom (the person
+    themself, an operator, or for a door-knock report the reporter)."""
+
+    warning_id: str
+    person_id: str
+    via: str
+    by: str
+    at: datetime
+    how: str | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +66,42 @@ class Closed:
     seconds_after_sent: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Chain:
+    """What closing a warning's chains needs of the warning."""
+
+    level: Level
+    clock_start: datetime
+    grid_answer: GridAnswer
+
+
+@dataclass(slots=True)
+class _Open:
+    """Open chains by (warning, person): their own, and those they were summoned about."""
+
+    own: dict[tuple[str, str], list[tuple[int, int]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    summoned: dict[tuple[str, str], list[tuple[int, int]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+    def ids(self) -> list[int]:
+        chains = [*self.own.values(), *self.summoned.values()]
+        return sorted({rid for found in chains for rid, _ in found})
+
+
+@dataclass(frozen=True, slots=True)
+class _Closing:
+    """One chain an answer closes: which claim (its index), and how it was answered."""
+
+    claim: int
+    recipient_id: int
+    chain_revision: int
+    via: str
+    by: str
+
+
 async def record_answer(
     conn: AsyncConnection,
     *,
@@ -48,39 +113,30 @@ async def record_answer(
     how: str | None = None,
     detail: str | None = None,
 ) -> Closed:
-    """Record that `person_id` answered warning `warning_id`.
+    """Record that `person_id` answered warning `warning_id` (see `record_answers`)."""
+    claim = Claim(warning_id, person_id, via, by, at, how, detail)
+    (closed,) = await record_answers(conn, [claim])
+    return closed
 
-    Closes their own chain, and, when they are a supervisor who was called about silent
-    persons, those persons' chains too ("their answer closes all of them").
+
+async def record_answers(conn: AsyncConnection, claims: Sequence[Claim]) -> list[Closed]:
+    """Record these answers, in order; what each closed.
+
+    An answer closes the person's own chain, and, when they are a supervisor who was
+    called about silent persons, those persons' chains too ("their answer closes all of
+    them"); under `grid_answer: any`, also the colleagues whose every grid now has one.
     """
-    own = await _open_recipients(
-        conn, (recipients.c.warning_id == warning_id, recipients.c.person_id == person_id)
-    )
-    summoned = select(escalations.c.recipient_id).where(
-        escalations.c.warning_id == warning_id,
-        escalations.c.target_id == person_id,
-        escalations.c.summons_id.in_(select(summons.c.id).where(summons.c.eta.is_(None))),
-    )
-    # By id only: an escalation row is of its recipient's warning, and with the warning
-    # in the condition SQLite walked every recipient of the warning for each answer.
-    covered = await _open_recipients(conn, (recipients.c.id.in_(summoned),))
-    await conn.execute(
-        update(summons)
-        .where(
-            summons.c.warning_id == warning_id,
-            summons.c.person_id == person_id,
-            summons.c.eta.is_(None),
-            summons.c.answered_at.is_(None),
-        )
-        .values(answered_at=at)
-    )
-    rows = [(rid, chain, via, by) for rid, chain in own]
-    rows += [
-        (rid, chain, "supervisor", person_id) for rid, chain in covered if rid not in dict(own)
-    ]
-    if own:
-        rows += await _grid_colleagues(conn, warning_id, [rid for rid, _ in own], person_id)
-    return await _close(conn, warning_id, rows, at=at, how=how, detail=detail, actor=by)
+    if not claims:
+        return []
+    chains = await _locked_chains(conn, {claim.warning_id for claim in claims})
+    found = await _find_open(conn, claims)
+    ids = found.ids()
+    if ids and await lock_chains(conn, ids):
+        # Read again under the locks: another replica may have moved a chain meanwhile.
+        found = await _find_open(conn, claims, only=ids)
+    await _mark_summons_answered(conn, claims)
+    closing = await _assign(conn, claims, found, chains)
+    return await _close(conn, claims, closing, chains)
 
 
 async def report_task(
@@ -93,6 +149,7 @@ async def report_task(
         return None
     if task.status == "done":
         return Closed(task.warning_id, ())
+    chains = await _locked_chains(conn, {task.warning_id})
     await conn.execute(
         update(tasks)
         .where(tasks.c.id == task_id)
@@ -104,126 +161,234 @@ async def report_task(
             recipients.c.warning_id == task.warning_id, recipients.c.state.in_(OPEN_STATES)
         )
     )
-    rows = [
-        (row.id, row.chain_revision, "door_knock", by)
+    closing = [
+        _Closing(0, row.id, row.chain_revision, "door_knock", by)
         for row in candidates
         if grids & set(row.grid_codes)
     ]
-    return await _close(conn, task.warning_id, rows, at=at, how="door_knock", detail=None, actor=by)
+    claim = Claim(task.warning_id, by, "door_knock", by, at, how="door_knock")
+    (closed,) = await _close(conn, [claim], closing, chains)
+    return closed
 
 
-async def _open_recipients(conn: AsyncConnection, where: Sequence[Any]) -> list[tuple[int, int]]:
-    """The open recipients `where` selects, with their chain revisions, locked for this
-    transaction."""
-    found = await _open_chains(conn, *where)
-    ids = [rid for rid, _ in found]
-    if not found or not await lock_chains(conn, ids):
-        return found
-    # Read again under the locks: another replica may have moved a chain meanwhile.
-    return await _open_chains(conn, recipients.c.id.in_(ids))
-
-
-async def _open_chains(conn: AsyncConnection, *where: Any) -> list[tuple[int, int]]:
-    rows = await conn.execute(
-        select(recipients.c.id, recipients.c.chain_revision).where(
-            *where, recipients.c.state.in_(OPEN_STATES)
+async def _find_open(
+    conn: AsyncConnection, claims: Sequence[Claim], *, only: Sequence[int] | None = None
+) -> _Open:
+    """The open chains the claims may close, of those with ids `only` when given."""
+    pairs = {(claim.warning_id, claim.person_id) for claim in claims}
+    warning_ids = sorted({warning_id for warning_id, _ in pairs})
+    person_ids = sorted({person_id for _, person_id in pairs})
+    own = select(
+        recipients.c.warning_id,
+        recipients.c.person_id,
+        recipients.c.id,
+        recipients.c.chain_revision,
+    ).where(
+        recipients.c.person_id.in_(person_ids),
+        recipients.c.warning_id.in_(warning_ids),
+        recipients.c.state.in_(OPEN_STATES),
+    )
+    # From the supervisor's escalation rows to their recipients by id: with the warning on
+    # the recipients' side, SQLite walked every recipient of the warning for each answer.
+    summoned = (
+        select(
+            escalations.c.warning_id,
+            escalations.c.target_id,
+            recipients.c.id,
+            recipients.c.chain_revision,
+        )
+        .join(recipients, recipients.c.id == escalations.c.recipient_id)
+        .join(summons, summons.c.id == escalations.c.summons_id)
+        .where(
+            escalations.c.target_id.in_(person_ids),
+            escalations.c.warning_id.in_(warning_ids),
+            summons.c.eta.is_(None),
+            recipients.c.state.in_(OPEN_STATES),
         )
     )
-    return [(row.id, row.chain_revision) for row in rows]
+    if only is not None:
+        own = own.where(recipients.c.id.in_(only))
+        summoned = summoned.where(recipients.c.id.in_(only))
+    found = _Open()
+    for into, query in ((found.own, own), (found.summoned, summoned)):
+        for warning_id, person_id, rid, chain in await conn.execute(
+            query.order_by(recipients.c.id)
+        ):
+            if (warning_id, person_id) in pairs and (rid, chain) not in into[warning_id, person_id]:
+                into[warning_id, person_id].append((rid, chain))
+    return found
 
 
-async def _grid_colleagues(
-    conn: AsyncConnection, warning_id: str, answered_ids: list[int], person_id: str
-) -> list[tuple[int, int, str, str]]:
-    """Under `grid_answer: any`, the colleagues whose every grid now has an answer."""
-    chain = (
-        await conn.execute(
-            select(warnings.c.policy, warnings.c.level).where(warnings.c.id == warning_id)
+async def _mark_summons_answered(conn: AsyncConnection, claims: Sequence[Claim]) -> None:
+    """A supervisor's summons about a warning is answered by their first answer to it."""
+    first: dict[tuple[str, str], datetime] = {}
+    for claim in claims:
+        first.setdefault((claim.warning_id, claim.person_id), claim.at)
+    await conn.execute(
+        update(summons)
+        .where(
+            summons.c.warning_id == bindparam("summons_warning"),
+            summons.c.person_id == bindparam("summons_person"),
+            summons.c.eta.is_(None),
+            summons.c.answered_at.is_(None),
         )
-    ).one()
-    level = policy_from_data(chain.policy).for_level(Level(chain.level))
-    if level.grid_answer is not GridAnswer.ANY:
-        return []
-    everyone = (
-        await conn.execute(
-            select(
-                recipients.c.id,
-                recipients.c.chain_revision,
-                recipients.c.grid_codes,
-                recipients.c.state,
-            ).where(recipients.c.warning_id == warning_id)
+        .values(answered_at=bindparam("answered")),
+        [
+            {"summons_warning": warning_id, "summons_person": person_id, "answered": at}
+            for (warning_id, person_id), at in first.items()
+        ],
+    )
+
+
+async def _locked_chains(conn: AsyncConnection, warning_ids: set[str]) -> dict[str, _Chain]:
+    """The warnings' chains, those under `grid_answer: any` locked (see `lock_warnings`)."""
+    chains = await _chains(conn, warning_ids)
+    shared = [w for w, chain in chains.items() if chain.grid_answer is GridAnswer.ANY]
+    if await lock_warnings(conn, shared):
+        chains = await _chains(conn, warning_ids)  # as it stands under the lock
+    return chains
+
+
+async def _chains(conn: AsyncConnection, warning_ids: Iterable[str]) -> dict[str, _Chain]:
+    rows = await conn.execute(
+        select(warnings.c.id, warnings.c.level, warnings.c.clock_start, warnings.c.policy).where(
+            warnings.c.id.in_(sorted(warning_ids))
         )
-    ).all()
-    covered = {
-        code
-        for row in everyone
-        if row.state == "answered" or row.id in answered_ids
-        for code in row.grid_codes
-    }
-    return [
-        (row.id, row.chain_revision, "grid", person_id)
-        for row in everyone
-        if row.state in OPEN_STATES
-        and row.id not in answered_ids
-        and set(row.grid_codes) <= covered
-    ]
+    )
+    chains = {}
+    for row in rows:
+        level = Level(row.level)
+        policy = policy_from_data(row.policy).for_level(level)
+        chains[row.id] = _Chain(level, row.clock_start, policy.grid_answer)
+    return chains
+
+
+async def _assign(
+    conn: AsyncConnection,
+    claims: Sequence[Claim],
+    found: _Open,
+    chains: dict[str, _Chain],
+) -> list[_Closing]:
+    """Which claim closes which chain: the first that may, as if recorded one by one."""
+    closing: list[_Closing] = []
+    taken: set[int] = set()  # closed by a claim so far
+    grids: dict[str, list[Any]] = {}  # a `grid_answer: any` warning's recipients, read once
+    for index, claim in enumerate(claims):
+        key = (claim.warning_id, claim.person_id)
+        own = [(rid, chain) for rid, chain in found.own.get(key, ()) if rid not in taken]
+        mine = [_Closing(index, rid, chain, claim.via, claim.by) for rid, chain in own]
+        taken.update(rid for rid, _ in own)
+        for rid, chain in found.summoned.get(key, ()):
+            if rid not in taken:
+                mine.append(_Closing(index, rid, chain, "supervisor", claim.person_id))
+                taken.add(rid)
+        if own and chains[claim.warning_id].grid_answer is GridAnswer.ANY:
+            if claim.warning_id not in grids:
+                grids[claim.warning_id] = await _everyone(conn, claim.warning_id)
+            answered = {rid for rid, _ in own} | {entry.recipient_id for entry in closing}
+            covered = {
+                code
+                for row in grids[claim.warning_id]
+                if row.state == "answered" or row.id in answered
+                for code in row.grid_codes
+            }
+            for row in grids[claim.warning_id]:
+                if (
+                    row.state in OPEN_STATES
+                    and row.id not in taken
+                    and set(row.grid_codes) <= covered
+                ):
+                    mine.append(
+                        _Closing(index, row.id, row.chain_revision, "grid", claim.person_id)
+                    )
+                    taken.add(row.id)
+        closing += mine
+    return closing
+
+
+async def _everyone(conn: AsyncConnection, warning_id: str) -> list[Any]:
+    rows = await conn.execute(
+        select(
+            recipients.c.id,
+            recipients.c.chain_revision,
+            recipients.c.grid_codes,
+            recipients.c.state,
+        ).where(recipients.c.warning_id == warning_id)
+    )
+    return list(rows)
 
 
 async def _close(
     conn: AsyncConnection,
-    warning_id: str,
-    rows: list[tuple[int, int, str, str]],
-    *,
-    at: datetime,
-    how: str | None,
-    detail: str | None,
-    actor: str,
-) -> Closed:
-    if not rows:
-        return Closed(warning_id, ())
-    await lock_chains(conn, [rid for rid, _, _, _ in rows])
-    await conn.execute(
-        insert(answers),
-        [
-            {
-                "warning_id": warning_id,
-                "recipient_id": rid,
-                "at": at,
-                "via": via,
-                "by": by,
-                "how": how,
-                "chain_revision": chain,
-                "detail": detail,
-            }
-            for rid, chain, via, by in rows
-        ],
-    )
-    ids = [rid for rid, _, _, _ in rows]
-    await conn.execute(
-        update(recipients).where(recipients.c.id.in_(ids)).values(state="answered", answered_at=at)
-    )
-    await wake_recipients(conn, ids, at)
-    chain = (
+    claims: Sequence[Claim],
+    closing: list[_Closing],
+    chains: dict[str, _Chain],
+) -> list[Closed]:
+    """Write what `closing` closes: answers, states, wake-ups, events, an audit row per
+    claim; and tell each claim what it closed."""
+    by_claim: dict[int, list[_Closing]] = defaultdict(list)
+    for entry in closing:
+        by_claim[entry.claim].append(entry)
+    if closing:
+        ids = [entry.recipient_id for entry in closing]
+        await lock_chains(conn, ids)
+        await conn.execute(insert(answers), [_answer_row(claims[e.claim], e) for e in closing])
         await conn.execute(
-            select(warnings.c.level, warnings.c.clock_start).where(warnings.c.id == warning_id)
+            update(recipients)
+            .where(recipients.c.id == bindparam("closed_id"))
+            .values(state="answered", answered_at=bindparam("closed_at")),
+            [{"closed_id": e.recipient_id, "closed_at": claims[e.claim].at} for e in closing],
         )
-    ).one()
-    level = chain.level
-    for rid, _, via, by in rows:
-        await enqueue_event(
-            conn,
-            "answered",
-            Level(level),
-            now=at,
-            body={"warning_id": warning_id, "recipient_id": rid, "via": via, "by": by},
+        await wake_recipients(conn, ids, max(claim.at for claim in claims))
+        await conn.execute(insert(outbox), [_event(claims[e.claim], chains, e) for e in closing])
+        await conn.execute(
+            insert(audit),
+            [
+                audit_row(
+                    "answered",
+                    now=claims[index].at,
+                    actor=claims[index].by,
+                    warning_id=claims[index].warning_id,
+                    recipients=[entry.recipient_id for entry in entries],
+                    how=claims[index].how,
+                )
+                for index, entries in by_claim.items()
+            ],
         )
-    await record_audit(
-        conn, "answered", now=at, actor=actor, warning_id=warning_id, recipients=ids, how=how
-    )
+    return [_closed(claim, by_claim.get(index, []), chains) for index, claim in enumerate(claims)]
+
+
+def _answer_row(claim: Claim, entry: _Closing) -> dict[str, Any]:
+    return {
+        "warning_id": claim.warning_id,
+        "recipient_id": entry.recipient_id,
+        "at": claim.at,
+        "via": entry.via,
+        "by": entry.by,
+        "how": claim.how,
+        "chain_revision": entry.chain_revision,
+        "detail": claim.detail,
+    }
+
+
+def _event(claim: Claim, chains: dict[str, _Chain], entry: _Closing) -> dict[str, Any]:
+    body = {
+        "warning_id": claim.warning_id,
+        "recipient_id": entry.recipient_id,
+        "via": entry.via,
+        "by": entry.by,
+    }
+    return event_row("answered", chains[claim.warning_id].level, now=claim.at, body=body)
+
+
+def _closed(claim: Claim, entries: list[_Closing], chains: dict[str, _Chain]) -> Closed:
+    if not entries:
+        return Closed(claim.warning_id, ())
+    chain = chains[claim.warning_id]
     return Closed(
-        warning_id,
-        tuple(ids),
-        vias=tuple(via for _, _, via, _ in rows),
-        level=level,
-        seconds_after_sent=max(0.0, (at - chain.clock_start).total_seconds()),
+        claim.warning_id,
+        tuple(entry.recipient_id for entry in entries),
+        vias=tuple(entry.via for entry in entries),
+        level=chain.level.value,
+        seconds_after_sent=max(0.0, (claim.at - chain.clock_start).total_seconds()),
     )

@@ -291,3 +291,23 @@ async def lock_chains(conn: AsyncConnection, recipient_ids: Sequence[int]) -> bo
         .with_for_update()
     )
     return True
+
+
+async def lock_warnings(conn: AsyncConnection, warning_ids: Sequence[str]) -> bool:
+    """Lock these warnings' rows, in id order; whether any lock was taken (never on
+    SQLite, whose write transactions are serial already).
+
+    Taken before any chain of theirs: an answer under `grid_answer: any` reads its
+    colleagues' states and may close their chains, so two answers in one such warning
+    must not interleave, nor each hold a chain the other wants. (An Update or Cancel
+    writes its warning's row before its chains too: the same order.)
+    """
+    if conn.dialect.name == "sqlite" or not warning_ids:
+        return False
+    await conn.execute(
+        select(warnings.c.id)
+        .where(warnings.c.id.in_(sorted(set(warning_ids))))
+        .order_by(warnings.c.id)
+        .with_for_update()
+    )
+    return True

@@ -4,8 +4,8 @@ SQLite has a single writer. A burst of SMS replies, each in a transaction of its
 queues for it one by one, with the scheduler's claims and the send results somewhere in
 that queue: during a fan-out, the replies of the first persons held up the SMS of the
 rest. `GroupCommit.run(item)` instead applies every item waiting at that moment in one
-transaction, in arrival order, and returns each caller its own result once that
-transaction is committed, as a transaction of its own would have.
+transaction, in one call (set-based, in arrival order), and returns each caller its own
+result once that transaction is committed, as a transaction of its own would have.
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ R = TypeVar("R")
 
 
 class GroupCommit(Generic[T, R]):
-    """Applies items with `apply(conn, item)`, many to a write transaction (`max_batch`)."""
+    """Applies items with `apply(conn, items)`, which returns a result per item, many
+    items to a write transaction (`max_batch`)."""
 
     def __init__(
         self,
         db: Database,
-        apply: Callable[[AsyncConnection, T], Awaitable[R]],
+        apply: Callable[[AsyncConnection, list[T]], Awaitable[list[R]]],
         *,
         max_batch: int = 200,
     ) -> None:
@@ -39,8 +40,8 @@ class GroupCommit(Generic[T, R]):
         self._committing: asyncio.Task[None] | None = None
 
     async def run(self, item: T) -> R:
-        """`apply(conn, item)`'s result, once its transaction is committed; raises what
-        `apply` raised for this item (another item's failure is not this one's)."""
+        """`item`'s result from `apply`, once its transaction is committed; raises what
+        `apply` raised for this item alone (another item's failure is not this one's)."""
         done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, done))
         if self._committing is None or self._committing.done():
@@ -64,7 +65,7 @@ class GroupCommit(Generic[T, R]):
     async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
             async with self._db.writer.begin() as conn:
-                results = [await self._apply(conn, item) for item, _ in batch]
+                results = await self._apply(conn, [item for item, _ in batch])
         except Exception as error:
             if len(batch) == 1:
                 if not batch[0][1].done():

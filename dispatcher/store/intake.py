@@ -259,16 +259,30 @@ async def record_audit(
     recipient_id: int | None = None,
     **detail: Any,
 ) -> None:
-    await conn.execute(
-        insert(audit).values(
-            at=now,
-            warning_id=warning_id,
-            recipient_id=recipient_id,
-            event=event,
-            actor=actor,
-            detail=detail,
-        )
+    row = audit_row(
+        event, now=now, actor=actor, warning_id=warning_id, recipient_id=recipient_id, **detail
     )
+    await conn.execute(insert(audit), [row])
+
+
+def audit_row(
+    event: str,
+    *,
+    now: datetime,
+    actor: str = "jiaoying",
+    warning_id: str | None = None,
+    recipient_id: int | None = None,
+    **detail: Any,
+) -> dict[str, Any]:
+    """An audit log row: what happened, when, by whom, about what."""
+    return {
+        "at": now,
+        "warning_id": warning_id,
+        "recipient_id": recipient_id,
+        "event": event,
+        "actor": actor,
+        "detail": detail,
+    }
 
 
 async def record_dead_letter(

@@ -10,6 +10,7 @@ crash before the commit leaves neither, so the provider's retry is still taken.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dispatcher.store.chains import upsert
 from dispatcher.store.schema import callback_receipts
 
-__all__ = ["MAX_KEY", "Receipt", "Replayed", "forget_receipts", "take_receipt"]
+__all__ = ["MAX_KEY", "Receipt", "Replayed", "forget_receipts", "take_receipt", "take_receipts"]
 
 MAX_KEY = 255
 
@@ -39,18 +40,37 @@ class Receipt:
 
 
 async def take_receipt(conn: AsyncConnection, receipt: Receipt, at: datetime) -> bool:
-    """Record `receipt` in this transaction; False when it was recorded before.
+    """Record `receipt` in this transaction; False when it was recorded before."""
+    (taken,) = await take_receipts(conn, [receipt], at)
+    return taken
+
+
+async def take_receipts(
+    conn: AsyncConnection, receipts: Sequence[Receipt], at: datetime
+) -> list[bool]:
+    """Record these receipts in this transaction, in one statement; for each, whether it
+    was new (a receipt given twice is new only the first time).
 
     ON CONFLICT DO NOTHING: two copies arriving together never both pass (on PostgreSQL
-    the second waits for the first's commit, then finds its row).
+    the second waits for the first's commit, then finds its row). Inserted in key order,
+    so two transactions taking the same receipts never wait for each other in a cycle.
     """
+    keys = [(receipt.kind, receipt.key[:MAX_KEY]) for receipt in receipts]
+    distinct = sorted(set(keys))
+    if not distinct:
+        return []
     statement = (
         upsert(conn, callback_receipts)
-        .values(kind=receipt.kind, key=receipt.key[:MAX_KEY], seen_at=at)
+        .values([{"kind": kind, "key": key, "seen_at": at} for kind, key in distinct])
         .on_conflict_do_nothing(index_elements=["kind", "key"])
+        .returning(callback_receipts.c.kind, callback_receipts.c.key)
     )
-    result = await conn.execute(statement)
-    return bool(result.rowcount == 1)
+    new = {(row.kind, row.key) for row in await conn.execute(statement)}
+    taken = []
+    for key in keys:
+        taken.append(key in new)
+        new.discard(key)
+    return taken
 
 
 async def forget_receipts(conn: AsyncConnection, kind: str, before: datetime) -> int:

@@ -6,10 +6,11 @@ result). A status only ever moves forward, so a late `sent` never hides `deliver
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.store.chains import mark_delivered, wake_recipients
@@ -94,29 +95,38 @@ async def record_delivery(
     return True
 
 
-async def open_warnings_for(conn: AsyncConnection, person_id: str) -> list[str]:
-    """Warnings this person may answer now: as a silent recipient, or as a supervisor who was
-    called about silent persons who are still silent. Oldest first."""
-    own = select(recipients.c.warning_id).where(
-        recipients.c.person_id == person_id, recipients.c.state.in_(OPEN_STATES)
+async def open_warnings_of(
+    conn: AsyncConnection, person_ids: Iterable[str]
+) -> dict[str, list[str]]:
+    """The warnings each person may answer now, oldest first: as a silent recipient, or as
+    a supervisor who was called about silent persons who are still silent."""
+    persons = sorted(set(person_ids))
+    if not persons:
+        return {}
+    own = select(recipients.c.person_id, recipients.c.warning_id).where(
+        recipients.c.person_id.in_(persons), recipients.c.state.in_(OPEN_STATES)
     )
     summoned = (
-        select(escalations.c.warning_id)
+        select(escalations.c.target_id, escalations.c.warning_id)
         .join(recipients, recipients.c.id == escalations.c.recipient_id)
         .join(summons, summons.c.id == escalations.c.summons_id)
         .where(
-            escalations.c.target_id == person_id,
+            escalations.c.target_id.in_(persons),
             summons.c.eta.is_(None),
             recipients.c.state.in_(OPEN_STATES),
         )
     )
+    either = union(own, summoned).subquery()
     rows = await conn.execute(
-        select(warnings.c.id)
-        .where(or_(warnings.c.id.in_(own), warnings.c.id.in_(summoned)))
+        select(either.c.person_id, warnings.c.id)
+        .join(warnings, warnings.c.id == either.c.warning_id)
         .where(warnings.c.ending.is_(None))
-        .order_by(warnings.c.received_at)
+        .order_by(warnings.c.received_at, warnings.c.id)
     )
-    return [row.id for row in rows]
+    open_warnings: dict[str, list[str]] = {}
+    for person_id, warning_id in rows:
+        open_warnings.setdefault(person_id, []).append(warning_id)
+    return open_warnings
 
 
 async def add_note(

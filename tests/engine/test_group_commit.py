@@ -33,16 +33,18 @@ class Recorder:
         self.bad = bad
         self.transactions: list[AsyncConnection] = []
 
-    async def apply(self, conn: AsyncConnection, n: int) -> int:
+    async def apply(self, conn: AsyncConnection, items: list[int]) -> list[int]:
         if conn not in self.transactions:
             self.transactions.append(conn)
-        if n in self.bad:
-            raise ValueError(f"bad item {n}")
+        bad = self.bad.intersection(items)
+        if bad:
+            raise ValueError(f"bad item {min(bad)}")
         row = {"received_at": datetime.now(UTC), "source": "test", "content_type": "x"}
         await conn.execute(
-            insert(dead_letters).values(**row, reason=f"item {n}", path="", size=0, excerpt=b"")
+            insert(dead_letters),
+            [{**row, "reason": f"item {n}", "path": "", "size": 0, "excerpt": b""} for n in items],
         )
-        return n * 10
+        return [n * 10 for n in items]
 
 
 async def _stored(db: Database) -> list[str]:

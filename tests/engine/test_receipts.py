@@ -9,7 +9,13 @@ from sqlalchemy import select
 
 from dispatcher.store import migrate
 from dispatcher.store.db import open_database
-from dispatcher.store.receipts import MAX_KEY, Receipt, forget_receipts, take_receipt
+from dispatcher.store.receipts import (
+    MAX_KEY,
+    Receipt,
+    forget_receipts,
+    take_receipt,
+    take_receipts,
+)
 from dispatcher.store.schema import callback_receipts
 from tests.pg import each_store
 
@@ -63,5 +69,22 @@ async def test_two_copies_at_the_same_moment_are_taken_once(db_url: str) -> None
                 return taken
 
         assert sorted(await asyncio.gather(take(), take(), take())) == [False, False, True]
+    finally:
+        await db.dispose()
+
+
+async def test_receipts_taken_together_are_new_once_each(db_url: str) -> None:
+    db = open_database(db_url)
+    try:
+        await migrate.upgrade(db)
+        first, second, third = (Receipt("twilio-sms", f"SM{n:032x}") for n in range(3))
+        async with db.writer.begin() as conn:
+            assert await take_receipt(conn, second, NOW)
+        async with db.writer.begin() as conn:
+            taken = await take_receipts(conn, [third, first, second, first, third], NOW)
+        assert taken == [True, True, False, False, False], "in the order given, first copy new"
+        async with db.writer.begin() as conn:
+            assert await take_receipts(conn, [first, second, third], NOW) == [False] * 3
+            assert await take_receipts(conn, [], NOW) == []
     finally:
         await db.dispose()

@@ -1,0 +1,76 @@
+"""`grid_answer: any` (A/B-role grids): a grid person's answer also closes the colleagues
+whose every grid now has an answer, and nobody else."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from dispatcher.http.keys import REPLIES
+from dispatcher.store.receipts import Receipt
+from tests.engine.conftest import ROOT, Jiaoying, eventually
+from tests.pg import each_store
+
+__all__ = ["each_store"]  # the `db_url` fixture: SQLite and PostgreSQL
+
+# In the example roster, grid 441523100001001 has WG-001 and WG-002; WG-015 serves two
+# grids: 441523101202002 with WG-016, and 441523101203001 with WG-017.
+ONE_GRID = ("LH-WG-001", "LH-WG-002")
+TWO_GRIDS = ("LH-WG-015", "LH-WG-016", "LH-WG-017")
+
+
+@pytest.fixture
+def policy_file(tmp_path: Path) -> Path:
+    fast = (ROOT / "tests/data/fast-policy.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "grid-any.yaml"
+    path.write_text(fast.replace("red:\n", "red:\n  grid_answer: any\n", 1), encoding="utf-8")
+    return path
+
+
+async def _answers(jiaoying: Jiaoying) -> dict[str, list[tuple[str, str]]]:
+    rows = await jiaoying.rows(
+        "select r.person_id, a.via, a.by from answers a join recipients r on r.id = a.recipient_id"
+    )
+    found: dict[str, list[tuple[str, str]]] = {}
+    for row in rows:
+        found.setdefault(row.person_id, []).append((row.via, row.by))
+    return found
+
+
+async def _reply(jiaoying: Jiaoying, *persons: str) -> None:
+    """SMS "1" from each of `persons`, sent at the same moment, in this order."""
+    replies = jiaoying.client.server.app[REPLIES]
+    await asyncio.gather(
+        *(
+            replies.text_from(
+                jiaoying.roster.persons[person].phone, "1", receipt=Receipt("twilio-sms", person)
+            )
+            for person in persons
+        )
+    )
+
+
+async def test_a_colleague_is_closed_once_all_their_grids_have_answered(
+    jiaoying: Jiaoying,
+) -> None:
+    await jiaoying.post("red-rainstorm.xml")
+    await eventually(lambda: jiaoying.sent("sms", "alert"))
+
+    await _reply(jiaoying, "LH-WG-016")
+    answers = await _answers(jiaoying)
+    assert answers == {"LH-WG-016": [("sms", "LH-WG-016")]}, "WG-015's other grid is silent"
+
+    await _reply(jiaoying, "LH-WG-017", "LH-WG-001", "LH-WG-002")
+    answers = await _answers(jiaoying)
+    assert answers["LH-WG-017"] == [("sms", "LH-WG-017")]
+    assert answers["LH-WG-015"] == [("grid", "LH-WG-017")], "both of its grids now answered"
+    assert answers["LH-WG-001"] == [("sms", "LH-WG-001")]
+    assert answers["LH-WG-002"] in ([("grid", "LH-WG-001")], [("sms", "LH-WG-002")])
+    if jiaoying.db.is_sqlite:  # recorded in arrival order: WG-001's answer came first
+        assert answers["LH-WG-002"] == [("grid", "LH-WG-001")]
+    answered = {person for person in answers}
+    assert answered == {*ONE_GRID, *TWO_GRIDS}, "no one outside those grids"
+    states = await jiaoying.rows("select person_id, state from recipients")
+    assert {row.person_id for row in states if row.state == "answered"} == answered
