@@ -5,6 +5,10 @@ Each is a real Twilio inbound-SMS webhook, form-encoded and signed with the auth
 number. The service verifies it, finds the person's open warning and records the answer;
 every answer must be in the store at the end. The baseline posts the very same requests
 to a trivial aiohttp handler in the stand-in process.
+
+For the reader of the figure, the same route is also measured with nothing to record:
+as many replies from numbers nobody in the roster owns, each still verified, its receipt
+taken and logged. That is the route's own floor, below any answer.
 """
 
 from __future__ import annotations
@@ -33,17 +37,25 @@ class AnswersResult:
     refused: int  # replies other than 200
     per_second: float
     baseline_per_second: float
+    unowned_per_second: float  # the same route, replies from numbers nobody owns
+
+    @property
+    def unowned_ratio(self) -> float:
+        return self.unowned_per_second / self.baseline_per_second
 
     @property
     def ratio(self) -> float:
         return self.per_second / self.baseline_per_second
 
 
-def signed_replies(url: str, auth_token: str, phones: list[str]) -> list[Prepared]:
-    """One signed inbound-SMS webhook ("1") per number, posted to `url`."""
+def signed_replies(
+    url: str, auth_token: str, phones: list[str], *, first_sid: int = 0
+) -> list[Prepared]:
+    """One signed inbound-SMS webhook ("1") per number, posted to `url`; MessageSids are
+    numbered from `first_sid`."""
     validator = RequestValidator(auth_token)
     replies = []
-    for n, phone in enumerate(phones):
+    for n, phone in enumerate(phones, start=first_sid):
         sid = f"SM{n:032x}"
         params = {
             "AccountSid": "AC" + "0" * 32,
@@ -93,6 +105,12 @@ async def run_answers(
         recorded = scalar(
             service.db_path, "SELECT count(*) FROM answers WHERE warning_id = ?", warning_id
         )
+        strangers = [f"+8617{n:09d}" for n in range(persons)]  # not in the roster
+        unowned = await post_all(
+            url,
+            signed_replies(url, standin.auth_token, strangers, first_sid=persons),
+            CONCURRENCY,
+        )
     baseline = await post_all(f"{standin.url}/baseline/sms", replies, CONCURRENCY)
     return AnswersResult(
         answers=persons,
@@ -100,4 +118,5 @@ async def run_answers(
         refused=measured.count - measured.statuses[200],
         per_second=measured.per_second(),
         baseline_per_second=baseline.per_second(),
+        unowned_per_second=unowned.per_second(),
     )

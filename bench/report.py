@@ -100,6 +100,11 @@ def table(results: Results) -> str:
             f"| {ans.per_second:,.0f} /s | {ans.baseline_per_second:,.0f} /s "
             f"| {ans.ratio:.2f} | ≥ {ANSWERS_TARGET} | {_yes(ans.ratio >= ANSWERS_TARGET)} |"
         )
+        rows.append(
+            f"| The same route, {ans.answers:,} replies from numbers nobody owns (its floor) "
+            f"| {ans.unowned_per_second:,.0f} /s | {ans.baseline_per_second:,.0f} /s "
+            f"| {ans.unowned_ratio:.2f} | | |"
+        )
     if results.timers is not None:
         tim = results.timers
         rows.append(
@@ -145,6 +150,7 @@ def _plain(results: Results) -> dict[str, Any]:
         value = getattr(results, name)
         if value is not None:
             data[name]["ratio"] = value.ratio
+            data[name]["unowned_ratio"] = value.unowned_ratio
     if results.stores is not None:
         for store_run, plain in zip(results.stores.runs, data["stores"]["runs"], strict=True):
             plain["ratio"] = results.stores.ratio(store_run)
