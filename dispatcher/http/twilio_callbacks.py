@@ -141,8 +141,13 @@ def _key(request: web.Request) -> str | None:
     return key or None
 
 
-def _twiml(document: TwiML) -> web.Response:
+def _twiml(document: TwiML | str) -> web.Response:
     return web.Response(text=str(document), content_type="text/xml", charset="utf-8")
+
+
+# An inbound SMS is answered with no message back: the same document every time, and
+# building it cost as much as checking the signature.
+_NO_REPLY = str(MessagingResponse())
 
 
 def _no_key() -> web.Response:
@@ -274,7 +279,7 @@ async def inbound_sms(request: web.Request, form: Form) -> web.StreamResponse:
         phone = normalise_phone(form.get("From", ""))
     except ValueError:
         log.warning("inbound sms from an unreadable number ignored", provider_id=sid)
-        return _twiml(MessagingResponse())
+        return _twiml(_NO_REPLY)
     try:
         closed = await request.app[REPLIES].text_from(
             phone, body, receipt=Receipt("twilio-sms", sid)
@@ -289,7 +294,7 @@ async def inbound_sms(request: web.Request, form: Form) -> web.StreamResponse:
         warnings=len(closed),
         answered=sum(len(item.recipient_ids) for item in closed),
     )
-    return _twiml(MessagingResponse())
+    return _twiml(_NO_REPLY)
 
 
 def _replayed() -> web.Response:

@@ -59,13 +59,15 @@ async def take_receipts(
     distinct = sorted(set(keys))
     if not distinct:
         return []
+    # One statement for any number of rows (executed as "insertmanyvalues"): a VALUES
+    # list of the batch's own length was a new statement to compile for most batches.
     statement = (
         upsert(conn, callback_receipts)
-        .values([{"kind": kind, "key": key, "seen_at": at} for kind, key in distinct])
         .on_conflict_do_nothing(index_elements=["kind", "key"])
         .returning(callback_receipts.c.kind, callback_receipts.c.key)
     )
-    new = {(row.kind, row.key) for row in await conn.execute(statement)}
+    rows = [{"kind": kind, "key": key, "seen_at": at} for kind, key in distinct]
+    new = {(row.kind, row.key) for row in await conn.execute(statement, rows)}
     taken = []
     for key in keys:
         taken.append(key in new)
