@@ -193,6 +193,10 @@ _MOVE_TIMER = (
     .values(eta=bindparam("eta"), token=timers.c.token + 1)
 )
 
+_DROP_TIMER = delete(timers).where(
+    timers.c.recipient_id == bindparam("rid"), timers.c.token == bindparam("fence")
+)
+
 
 async def save_decisions(
     conn: AsyncConnection,
@@ -208,10 +212,8 @@ async def save_decisions(
         await conn.execute(_SAVE_RECIPIENT, list(saved))
     if moved:
         await conn.execute(_MOVE_TIMER, list(moved))
-    for recipient_id, token in finished:
-        await conn.execute(
-            delete(timers).where(timers.c.recipient_id == recipient_id, timers.c.token == token)
-        )
+    if finished:
+        await conn.execute(_DROP_TIMER, [{"rid": rid, "fence": token} for rid, token in finished])
 
 
 async def mark_first_notified(conn: AsyncConnection, ids: Sequence[int], now: datetime) -> None:
