@@ -27,6 +27,7 @@ from dispatcher.policy import GridAnswer, policy_from_data
 from dispatcher.store.chains import lock_chains, lock_warnings, wake_recipients
 from dispatcher.store.intake import audit_row
 from dispatcher.store.outbox import event_row
+from dispatcher.store.reports import OPEN_STATES, summoned_about_silent
 from dispatcher.store.schema import (
     answers,
     audit,
@@ -37,8 +38,6 @@ from dispatcher.store.schema import (
     tasks,
     warnings,
 )
-
-OPEN_STATES = ("pending", "notified", "delivered", "unreachable")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,21 +189,14 @@ async def _find_open(
     )
     # From the supervisor's escalation rows to their recipients by id: with the warning on
     # the recipients' side, SQLite walked every recipient of the warning for each answer.
-    summoned = (
-        select(
-            escalations.c.warning_id,
-            escalations.c.target_id,
-            recipients.c.id,
-            recipients.c.chain_revision,
-        )
-        .join(recipients, recipients.c.id == escalations.c.recipient_id)
-        .join(summons, summons.c.id == escalations.c.summons_id)
-        .where(
-            escalations.c.target_id.in_(person_ids),
-            escalations.c.warning_id.in_(warning_ids),
-            summons.c.eta.is_(None),
-            recipients.c.state.in_(OPEN_STATES),
-        )
+    summoned = summoned_about_silent(
+        escalations.c.warning_id,
+        escalations.c.target_id,
+        recipients.c.id,
+        recipients.c.chain_revision,
+    ).where(
+        escalations.c.target_id.in_(person_ids),
+        escalations.c.warning_id.in_(warning_ids),
     )
     if only is not None:
         own = own.where(recipients.c.id.in_(only))

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, union, update
+from sqlalchemy import Select, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.store.chains import mark_delivered, wake_recipients
@@ -95,6 +96,17 @@ async def record_delivery(
     return True
 
 
+def summoned_about_silent(*columns: Any) -> Select[Any]:
+    """`columns` of the escalation rows whose supervisor has been called (their summons
+    went out) about a person who is still silent: what that supervisor's answer closes."""
+    return (
+        select(*columns)
+        .join(recipients, recipients.c.id == escalations.c.recipient_id)
+        .join(summons, summons.c.id == escalations.c.summons_id)
+        .where(summons.c.eta.is_(None), recipients.c.state.in_(OPEN_STATES))
+    )
+
+
 async def open_warnings_of(
     conn: AsyncConnection, person_ids: Iterable[str]
 ) -> dict[str, list[str]]:
@@ -106,15 +118,8 @@ async def open_warnings_of(
     own = select(recipients.c.person_id, recipients.c.warning_id).where(
         recipients.c.person_id.in_(persons), recipients.c.state.in_(OPEN_STATES)
     )
-    summoned = (
-        select(escalations.c.target_id, escalations.c.warning_id)
-        .join(recipients, recipients.c.id == escalations.c.recipient_id)
-        .join(summons, summons.c.id == escalations.c.summons_id)
-        .where(
-            escalations.c.target_id.in_(persons),
-            summons.c.eta.is_(None),
-            recipients.c.state.in_(OPEN_STATES),
-        )
+    summoned = summoned_about_silent(escalations.c.target_id, escalations.c.warning_id).where(
+        escalations.c.target_id.in_(persons)
     )
     either = union(own, summoned).subquery()
     rows = await conn.execute(

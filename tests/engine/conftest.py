@@ -71,6 +71,17 @@ class Jiaoying:
         async with self.db.reader.connect() as conn:
             return list((await conn.execute(text(sql), params)).all())
 
+    async def answers_by_person(self) -> dict[str, list[tuple[str, str]]]:
+        """person → [(via, by)] of every stored answer."""
+        rows = await self.rows(
+            "select r.person_id, a.via, a.by from answers a"
+            " join recipients r on r.id = a.recipient_id order by a.id"
+        )
+        found: dict[str, list[tuple[str, str]]] = {}
+        for row in rows:
+            found.setdefault(row.person_id, []).append((row.via, row.by))
+        return found
+
     def sent(self, channel: str, kind: str | None = None) -> list[Any]:
         return [n for n in self.channels[channel].sent if kind is None or n.kind == kind]
 

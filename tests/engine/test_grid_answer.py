@@ -29,16 +29,6 @@ def policy_file(tmp_path: Path) -> Path:
     return path
 
 
-async def _answers(jiaoying: Jiaoying) -> dict[str, list[tuple[str, str]]]:
-    rows = await jiaoying.rows(
-        "select r.person_id, a.via, a.by from answers a join recipients r on r.id = a.recipient_id"
-    )
-    found: dict[str, list[tuple[str, str]]] = {}
-    for row in rows:
-        found.setdefault(row.person_id, []).append((row.via, row.by))
-    return found
-
-
 async def _reply(jiaoying: Jiaoying, *persons: str) -> None:
     """SMS "1" from each of `persons`, sent at the same moment, in this order."""
     replies = jiaoying.client.server.app[REPLIES]
@@ -59,11 +49,11 @@ async def test_a_colleague_is_closed_once_all_their_grids_have_answered(
     await eventually(lambda: jiaoying.sent("sms", "alert"))
 
     await _reply(jiaoying, "LH-WG-016")
-    answers = await _answers(jiaoying)
+    answers = await jiaoying.answers_by_person()
     assert answers == {"LH-WG-016": [("sms", "LH-WG-016")]}, "WG-015's other grid is silent"
 
     await _reply(jiaoying, "LH-WG-017", "LH-WG-001", "LH-WG-002")
-    answers = await _answers(jiaoying)
+    answers = await jiaoying.answers_by_person()
     assert answers["LH-WG-017"] == [("sms", "LH-WG-017")]
     assert answers["LH-WG-015"] == [("grid", "LH-WG-017")], "both of its grids now answered"
     assert answers["LH-WG-001"] == [("sms", "LH-WG-001")]

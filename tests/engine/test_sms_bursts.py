@@ -40,17 +40,6 @@ async def _burst(
     )
 
 
-async def _answers(jiaoying: Jiaoying) -> dict[str, list[tuple[str, str]]]:
-    """person → [(via, by)] of every stored answer."""
-    rows = await jiaoying.rows(
-        "select r.person_id, a.via, a.by from answers a join recipients r on r.id = a.recipient_id"
-    )
-    found: dict[str, list[tuple[str, str]]] = {}
-    for row in rows:
-        found.setdefault(row.person_id, []).append((row.via, row.by))
-    return found
-
-
 async def _recipient_ids(jiaoying: Jiaoying) -> dict[str, int]:
     return {
         row.person_id: row.id for row in await jiaoying.rows("select id, person_id from recipients")
@@ -74,7 +63,7 @@ async def test_a_burst_of_replies_answers_each_person_once(jiaoying: Jiaoying) -
         assert [closed.recipient_ids for closed in outcome] == [(ids[person],)], person
     assert outcomes[len(answering)] == [], "a note answers nothing"
     assert isinstance(outcomes[-1], Replayed), "the retry of a taken SMS is refused"
-    assert await _answers(jiaoying) == {person: [("sms", person)] for person in answering}
+    assert await jiaoying.answers_by_person() == {person: [("sms", person)] for person in answering}
     (note,) = await jiaoying.rows(
         "select note, state from recipients where id = :id", id=ids[noting]
     )
@@ -111,7 +100,7 @@ async def test_a_supervisor_and_a_silent_person_replying_together(
         zip((sender for sender, _, _ in texts), await _burst(jiaoying, texts), strict=True)
     )
 
-    answers = await _answers(jiaoying)
+    answers = await jiaoying.answers_by_person()
     for other in silent[1:]:
         assert answers[other] == [("supervisor", supervisor)], "their answer closes all of them"
     # SQLite records the two in arrival order; PostgreSQL takes them in two transactions
