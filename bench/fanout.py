@@ -27,7 +27,7 @@ from bench.client import (
     standin_stats,
     until,
 )
-from bench.load import sms_baseline
+from bench.load import channel_baseline, sms_baseline
 from bench.procs import Service, ServiceConfig, StandIn
 from bench.world import SMS_ONLY, county, county_warning, policy
 from dispatcher.sender import ChannelLimits
@@ -52,6 +52,11 @@ class FanoutResult:
     per_second: float
     baseline_per_second: float
     cpu_per_recipient_ms: float
+    # The bare client's CPU per SMS, and jiaoying's SMS channel alone (the Twilio SDK path,
+    # no engine) from the same driver: what the send path it must take costs by itself.
+    baseline_cpu_ms: float
+    channel_per_second: float
+    channel_cpu_ms: float
     peak_rss_mib: float
     answers: int
     answers_refused: int
@@ -62,6 +67,10 @@ class FanoutResult:
     @property
     def ratio(self) -> float:
         return self.per_second / self.baseline_per_second
+
+    @property
+    def channel_ratio(self) -> float:
+        return self.channel_per_second / self.baseline_per_second
 
 
 async def run_fanout(
@@ -138,6 +147,11 @@ async def run_fanout(
     async with aiohttp.ClientSession() as http:
         await reset_standin(http, standin.url)
     baseline = await sms_baseline(standin, roster.grid_phones, text, service.url, CONCURRENCY)
+    async with aiohttp.ClientSession() as http:
+        await reset_standin(http, standin.url)
+    channel = await channel_baseline(standin, roster.grid_phones, text, service.url, CONCURRENCY)
+    if channel.statuses[0]:
+        raise RuntimeError(f"the channel alone failed {channel.statuses[0]} sends")
     return FanoutResult(
         recipients=recipients,
         seconds=seconds,
@@ -146,6 +160,9 @@ async def run_fanout(
         per_second=recipients / seconds,
         baseline_per_second=baseline.per_second(),
         cpu_per_recipient_ms=1000 * cpu / recipients,
+        baseline_cpu_ms=1000 * baseline.cpu / baseline.count,
+        channel_per_second=channel.per_second(),
+        channel_cpu_ms=1000 * channel.cpu / channel.count,
         peak_rss_mib=peak_kib / 1024,
         answers=len(answered_at),
         answers_refused=len(stats.answers) - accepted,

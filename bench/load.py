@@ -16,8 +16,9 @@ import aiohttp
 from yarl import URL
 
 from bench.procs import TWILIO_FROM, StandIn
-from channels.twilio_http import callback_url
-from channels.twilio_sms import STATUS_PATH
+from channels.base import DeliveryError, Notice
+from channels.twilio_http import TwilioApi, callback_url
+from channels.twilio_sms import STATUS_PATH, TwilioSms
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class Prepared:
 class LoadResult:
     seconds: float
     statuses: Counter[int]
+    cpu: float = 0.0  # the driver's CPU seconds meanwhile: the client's own cost
 
     @property
     def count(self) -> int:
@@ -72,10 +74,10 @@ async def post_all(
                         await reply.read()
                     statuses[reply.status] += 1
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
-    return LoadResult(seconds, statuses)
+    return LoadResult(seconds, statuses, time.process_time() - cpu)
 
 
 async def sms_baseline(
@@ -101,3 +103,35 @@ async def sms_baseline(
     ]
     url = f"{standin.url}/2010-04-01/Accounts/{standin.account_sid}/Messages.json"
     return await post_all(url, forms, concurrency, headers=headers)
+
+
+async def channel_baseline(
+    standin: StandIn, phones: Sequence[str], text: str, service_url: str, concurrency: int
+) -> LoadResult:
+    """jiaoying's SMS channel alone, without the engine: `TwilioSms.send` (the Twilio SDK
+    over the same HTTP client the service uses) for the same numbers and text, with the
+    same concurrency, from the driver. What one process gets from the send path the
+    service must take, so the engine's own share can be told from the SDK's."""
+    api = TwilioApi(standin.account_sid, standin.auth_token, api_base=standin.url)
+    channel = TwilioSms(api, from_=TWILIO_FROM, public_url=service_url)
+    notices = iter(
+        Notice(key=f"{n}:sms:c0s0", channel="sms", kind="alert", address=phone, text=text)
+        for n, phone in enumerate(phones)
+    )
+    statuses: Counter[int] = Counter()
+
+    async def worker() -> None:
+        for notice in notices:
+            try:
+                await channel.send(notice)
+                statuses[201] += 1
+            except DeliveryError:
+                statuses[0] += 1
+
+    try:
+        started, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    finally:
+        await api.close()
+    return LoadResult(seconds, statuses, time.process_time() - cpu)

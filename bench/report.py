@@ -69,6 +69,8 @@ def table(results: Results) -> str:
             f"| {run.per_second:,.0f} /s | {run.baseline_per_second:,.0f} /s "
             f"| {run.ratio:.2f} | {target} | {met} |"
         )
+    if largest is not None:
+        rows += _channel_rows(largest)
     if results.replying is not None:
         run = results.replying
         rows.append(
@@ -101,6 +103,11 @@ def table(results: Results) -> str:
             f"| {ans.ratio:.2f} | ≥ {ANSWERS_TARGET} | {_yes(ans.ratio >= ANSWERS_TARGET)} |"
         )
         rows.append(
+            f"| A signed webhook alone, the same replies: form and signature checked, "
+            f"nothing stored (stand-in) | {ans.signed_per_second:,.0f} /s "
+            f"| {ans.baseline_per_second:,.0f} /s | {ans.signed_ratio:.2f} | | |"
+        )
+        rows.append(
             f"| The same route, {ans.answers:,} replies from numbers nobody owns (its floor) "
             f"| {ans.unowned_per_second:,.0f} /s | {ans.baseline_per_second:,.0f} /s "
             f"| {ans.unowned_ratio:.2f} | | |"
@@ -120,6 +127,19 @@ def table(results: Results) -> str:
     if results.stores is not None:
         rows += _store_rows(results.stores)
     return "\n".join(rows)
+
+
+def _channel_rows(run: FanoutResult) -> list[str]:
+    """Where the fan-out's CPU goes: the bare client, jiaoying's SMS channel alone (the
+    Twilio SDK path, no engine) and the whole service, per SMS of the same run."""
+    return [
+        f"| Fan-out, {run.recipients:,}: jiaoying's SMS channel alone (Twilio SDK, no "
+        f"engine), same loop | {run.channel_per_second:,.0f} /s "
+        f"| {run.baseline_per_second:,.0f} /s | {run.channel_ratio:.2f} | | |",
+        f"| CPU per SMS at {run.recipients:,}: bare client → SMS channel alone → "
+        f"the service (all of it) | {run.baseline_cpu_ms:.2f} → {run.channel_cpu_ms:.2f} "
+        f"→ {run.cpu_per_recipient_ms:.2f} ms | | | | |",
+    ]
 
 
 def _store_rows(stores: StoresResult) -> list[str]:
@@ -146,11 +166,13 @@ def _plain(results: Results) -> dict[str, Any]:
         # The per-SMS times make the plot; the JSON keeps the figures.
         del plain["sent_at"], plain["answered_at"]
         plain["ratio"] = run.ratio
+        plain["channel_ratio"] = run.channel_ratio
     for name in ("answers",):
         value = getattr(results, name)
         if value is not None:
             data[name]["ratio"] = value.ratio
             data[name]["unowned_ratio"] = value.unowned_ratio
+            data[name]["signed_ratio"] = value.signed_ratio
     if results.stores is not None:
         for store_run, plain in zip(results.stores.runs, data["stores"]["runs"], strict=True):
             plain["ratio"] = results.stores.ratio(store_run)

@@ -142,7 +142,10 @@ def _progress(result: FanoutResult) -> None:
     print(
         f"   {result.recipients:,} ({result.answers:,} answered during it): "
         f"{result.per_second:,.0f}/s vs {result.baseline_per_second:,.0f}/s "
-        f"({result.ratio:.2f}), {result.cpu_per_recipient_ms:.2f} ms CPU each",
+        f"({result.ratio:.2f}), {result.cpu_per_recipient_ms:.2f} ms CPU each; "
+        f"the SMS channel alone {result.channel_per_second:,.0f}/s "
+        f"({result.channel_ratio:.2f}), {result.channel_cpu_ms:.2f} ms CPU each "
+        f"(bare {result.baseline_cpu_ms:.2f})",
         flush=True,
     )
 

@@ -8,7 +8,10 @@ auth check, same validation and the same 201 Message JSON, with three changes fo
 - it can answer a share of the SMS it takes, as the persons would: a signed inbound SMS
   ("1") from the recipient's number to jiaoying's `/callbacks/twilio/sms`, after a delay;
 - `POST /baseline/sms` is the trivial handler the answers baseline posts to: it reads the
-  request and returns the empty TwiML jiaoying answers with.
+  request and returns the empty TwiML jiaoying answers with;
+- `POST /baseline/signed` is the least an authenticated webhook costs: it parses the form
+  and checks its Twilio signature (the SDK's `RequestValidator`, as jiaoying does against
+  the URL the driver signed), stores nothing and returns the same TwiML, or 403.
 
 The driver drives it over HTTP: `POST /bench/reset` (clear counts, set the callbacks URL
 and the auto-answer share), `GET /bench/stats` (arrival times and numbers of every SMS,
@@ -47,6 +50,7 @@ class BenchTwilio(TwilioStandIn):
         self._serial = itertools.count(1)
         self._chance = random.Random(7)  # which persons answer: reproducible, not security
         self.app.router.add_post("/baseline/sms", _baseline_sms)
+        self.app.router.add_post("/baseline/signed", self._baseline_signed)
         self.app.router.add_post("/bench/reset", self._reset)
         self.app.router.add_get("/bench/stats", self._stats)
         self.app.router.add_get("/bench/count", self._count)
@@ -90,6 +94,14 @@ class BenchTwilio(TwilioStandIn):
         except Exception:  # a refused connection counts as an answer lost, not a crash
             status = 0
         self.answers.append((time.time(), status))
+
+    async def _baseline_signed(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        fields = {key: value for key, value in form.items() if isinstance(value, str)}
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not self._validator.validate(str(request.url), fields, signature):
+            return web.Response(status=403)
+        return web.Response(text=EMPTY_TWIML, content_type="text/xml", charset="utf-8")
 
     async def _reset(self, request: web.Request) -> web.Response:
         config: dict[str, Any] = await request.json()
