@@ -13,13 +13,15 @@ answer that may close it.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import BindParameter, Select, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.model import Level
@@ -170,13 +172,11 @@ async def report_task(
     return closed
 
 
-async def _find_open(
-    conn: AsyncConnection, claims: Sequence[Claim], *, only: Sequence[int] | None = None
-) -> _Open:
-    """The open chains the claims may close, of those with ids `only` when given."""
-    pairs = {(claim.warning_id, claim.person_id) for claim in claims}
-    warning_ids = sorted({warning_id for warning_id, _ in pairs})
-    person_ids = sorted({person_id for _, person_id in pairs})
+def _open_queries(*, only: bool) -> tuple[Select[Any], Select[Any]]:
+    """The chains of these persons in these warnings that are open: their own, and those
+    of the silent persons they were summoned about; with `only`, of those ids alone."""
+    person_ids: BindParameter[Any] = bindparam("person_ids", expanding=True)
+    warning_ids: BindParameter[Any] = bindparam("warning_ids", expanding=True)
     own = select(
         recipients.c.warning_id,
         recipients.c.person_id,
@@ -198,14 +198,55 @@ async def _find_open(
         escalations.c.target_id.in_(person_ids),
         escalations.c.warning_id.in_(warning_ids),
     )
+    if only:
+        ids: BindParameter[Any] = bindparam("only", expanding=True)
+        own = own.where(recipients.c.id.in_(ids))
+        summoned = summoned.where(recipients.c.id.in_(ids))
+    return own.order_by(recipients.c.id), summoned.order_by(recipients.c.id)
+
+
+# The answer path's statements are built once and bound per batch: building one (its
+# clauses and cache key) cost more CPU than SQLite took to run it.
+_OPEN = _open_queries(only=False)
+_OPEN_ONLY = _open_queries(only=True)
+_CHAINS = select(warnings.c.id, warnings.c.level, warnings.c.clock_start, warnings.c.policy).where(
+    warnings.c.id.in_(bindparam("warning_ids", expanding=True))
+)
+_SUMMONS_ANSWERED = (
+    update(summons)
+    .where(
+        summons.c.warning_id == bindparam("summons_warning"),
+        summons.c.person_id == bindparam("summons_person"),
+        summons.c.eta.is_(None),
+        summons.c.answered_at.is_(None),
+    )
+    .values(answered_at=bindparam("answered"))
+)
+_ANSWERED = (
+    update(recipients)
+    .where(recipients.c.id == bindparam("closed_id"))
+    .values(state="answered", answered_at=bindparam("closed_at"))
+)
+_INSERT_ANSWERS = insert(answers)
+_INSERT_EVENTS = insert(outbox)
+_INSERT_AUDIT = insert(audit)
+
+
+async def _find_open(
+    conn: AsyncConnection, claims: Sequence[Claim], *, only: Sequence[int] | None = None
+) -> _Open:
+    """The open chains the claims may close, of those with ids `only` when given."""
+    pairs = {(claim.warning_id, claim.person_id) for claim in claims}
+    bound: dict[str, Any] = {
+        "person_ids": sorted({person_id for _, person_id in pairs}),
+        "warning_ids": sorted({warning_id for warning_id, _ in pairs}),
+    }
+    queries = _OPEN
     if only is not None:
-        own = own.where(recipients.c.id.in_(only))
-        summoned = summoned.where(recipients.c.id.in_(only))
+        queries, bound["only"] = _OPEN_ONLY, list(only)
     found = _Open()
-    for into, query in ((found.own, own), (found.summoned, summoned)):
-        for warning_id, person_id, rid, chain in await conn.execute(
-            query.order_by(recipients.c.id)
-        ):
+    for into, query in zip((found.own, found.summoned), queries, strict=True):
+        for warning_id, person_id, rid, chain in await conn.execute(query, bound):
             if (warning_id, person_id) in pairs and (rid, chain) not in into[warning_id, person_id]:
                 into[warning_id, person_id].append((rid, chain))
     return found
@@ -217,14 +258,7 @@ async def _mark_summons_answered(conn: AsyncConnection, claims: Sequence[Claim])
     for claim in claims:
         first.setdefault((claim.warning_id, claim.person_id), claim.at)
     await conn.execute(
-        update(summons)
-        .where(
-            summons.c.warning_id == bindparam("summons_warning"),
-            summons.c.person_id == bindparam("summons_person"),
-            summons.c.eta.is_(None),
-            summons.c.answered_at.is_(None),
-        )
-        .values(answered_at=bindparam("answered")),
+        _SUMMONS_ANSWERED,
         [
             {"summons_warning": warning_id, "summons_person": person_id, "answered": at}
             for (warning_id, person_id), at in first.items()
@@ -242,17 +276,21 @@ async def _locked_chains(conn: AsyncConnection, warning_ids: set[str]) -> dict[s
 
 
 async def _chains(conn: AsyncConnection, warning_ids: Iterable[str]) -> dict[str, _Chain]:
-    rows = await conn.execute(
-        select(warnings.c.id, warnings.c.level, warnings.c.clock_start, warnings.c.policy).where(
-            warnings.c.id.in_(sorted(warning_ids))
-        )
-    )
+    rows = await conn.execute(_CHAINS, {"warning_ids": sorted(warning_ids)})
     chains = {}
     for row in rows:
         level = Level(row.level)
-        policy = policy_from_data(row.policy).for_level(level)
-        chains[row.id] = _Chain(level, row.clock_start, policy.grid_answer)
+        grid_answer = _grid_answer(level, json.dumps(row.policy, sort_keys=True))
+        chains[row.id] = _Chain(level, row.clock_start, grid_answer)
     return chains
+
+
+@functools.lru_cache(maxsize=64)
+def _grid_answer(level: Level, policy: str) -> GridAnswer:
+    """`grid_answer` of the warning's policy (as JSON text) at `level`. Validating a policy
+    cost a batch of answers more than its statements; a warning keeps its policy, and
+    the cache is keyed by the policy's text, so no warning can see another's."""
+    return policy_from_data(json.loads(policy)).for_level(level).grid_answer
 
 
 async def _assign(
@@ -324,17 +362,15 @@ async def _close(
     if closing:
         ids = [entry.recipient_id for entry in closing]
         await lock_chains(conn, ids)
-        await conn.execute(insert(answers), [_answer_row(claims[e.claim], e) for e in closing])
+        await conn.execute(_INSERT_ANSWERS, [_answer_row(claims[e.claim], e) for e in closing])
         await conn.execute(
-            update(recipients)
-            .where(recipients.c.id == bindparam("closed_id"))
-            .values(state="answered", answered_at=bindparam("closed_at")),
+            _ANSWERED,
             [{"closed_id": e.recipient_id, "closed_at": claims[e.claim].at} for e in closing],
         )
         await wake_recipients(conn, ids, max(claim.at for claim in claims))
-        await conn.execute(insert(outbox), [_event(claims[e.claim], chains, e) for e in closing])
+        await conn.execute(_INSERT_EVENTS, [_event(claims[e.claim], chains, e) for e in closing])
         await conn.execute(
-            insert(audit),
+            _INSERT_AUDIT,
             [
                 audit_row(
                     "answered",

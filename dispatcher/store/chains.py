@@ -6,6 +6,7 @@ own due rows (`FOR UPDATE SKIP LOCKED`); SQLite's BEGIN IMMEDIATE serialises wri
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -257,13 +258,19 @@ async def wake_recipients(
     """Make these recipients' chains due now, even those whose timers had run out."""
     if not recipient_ids:
         return
-    statement = upsert(conn, timers)
     await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["recipient_id"],
-            set_={"eta": statement.excluded.eta, "token": timers.c.token + 1},
-        ),
+        _wake_statement(conn.dialect.name),
         [{"recipient_id": rid, "eta": now, "token": 0} for rid in sorted(set(recipient_ids))],
+    )
+
+
+@functools.cache
+def _wake_statement(dialect: str) -> Any:
+    """Built once per dialect: its `excluded` alias cost more to build than to run."""
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(timers)
+    return statement.on_conflict_do_update(
+        index_elements=["recipient_id"],
+        set_={"eta": statement.excluded.eta, "token": timers.c.token + 1},
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, union, update
+from sqlalchemy import BindParameter, Select, bindparam, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.store.chains import mark_delivered, wake_recipients
@@ -107,6 +107,28 @@ def summoned_about_silent(*columns: Any) -> Select[Any]:
     )
 
 
+def _open_warnings_query() -> Select[Any]:
+    persons: BindParameter[Any] = bindparam("persons", expanding=True)
+    own = select(recipients.c.person_id, recipients.c.warning_id).where(
+        recipients.c.person_id.in_(persons), recipients.c.state.in_(OPEN_STATES)
+    )
+    summoned = summoned_about_silent(escalations.c.target_id, escalations.c.warning_id).where(
+        escalations.c.target_id.in_(persons)
+    )
+    either = union(own, summoned).subquery()
+    return (
+        select(either.c.person_id, warnings.c.id)
+        .join(warnings, warnings.c.id == either.c.warning_id)
+        .where(warnings.c.ending.is_(None))
+        .order_by(warnings.c.received_at, warnings.c.id)
+    )
+
+
+# Built once, the persons bound per call: building it (a union, a subquery, its cache key)
+# cost more than running it, once per batch of SMS replies.
+_OPEN_WARNINGS = _open_warnings_query()
+
+
 async def open_warnings_of(
     conn: AsyncConnection, person_ids: Iterable[str]
 ) -> dict[str, list[str]]:
@@ -115,21 +137,8 @@ async def open_warnings_of(
     persons = sorted(set(person_ids))
     if not persons:
         return {}
-    own = select(recipients.c.person_id, recipients.c.warning_id).where(
-        recipients.c.person_id.in_(persons), recipients.c.state.in_(OPEN_STATES)
-    )
-    summoned = summoned_about_silent(escalations.c.target_id, escalations.c.warning_id).where(
-        escalations.c.target_id.in_(persons)
-    )
-    either = union(own, summoned).subquery()
-    rows = await conn.execute(
-        select(either.c.person_id, warnings.c.id)
-        .join(warnings, warnings.c.id == either.c.warning_id)
-        .where(warnings.c.ending.is_(None))
-        .order_by(warnings.c.received_at, warnings.c.id)
-    )
     open_warnings: dict[str, list[str]] = {}
-    for person_id, warning_id in rows:
+    for person_id, warning_id in await conn.execute(_OPEN_WARNINGS, {"persons": persons}):
         open_warnings.setdefault(person_id, []).append(warning_id)
     return open_warnings
 
