@@ -73,6 +73,10 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+_NEXT_TIMER = select(func.min(timers.c.eta))
+_NEXT_SUMMONS = select(func.min(summons.c.eta))
+
+
 class Scheduler:
     def __init__(
         self,
@@ -133,8 +137,8 @@ class Scheduler:
     async def _sleep(self) -> None:
         async with self._db.reader.connect() as conn:
             etas = [
-                (await conn.execute(select(func.min(timers.c.eta)))).scalar(),
-                (await conn.execute(select(func.min(summons.c.eta)))).scalar(),
+                (await conn.execute(_NEXT_TIMER)).scalar(),
+                (await conn.execute(_NEXT_SUMMONS)).scalar(),
             ]
         due = [eta for eta in etas if eta is not None]
         delay = self._idle

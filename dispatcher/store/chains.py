@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import BindParameter, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -63,51 +63,59 @@ class StoredRecipient:
 
 def upsert(conn: AsyncConnection, table: Any) -> Any:
     """The dialect's INSERT that supports ON CONFLICT."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    return _insert_of(conn.dialect.name, table)
+
+
+def _insert_of(dialect: str, table: Any) -> Any:
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+# The scheduler's statements are built once and bound per batch (an answered chain is a
+# batch of its own when answers trickle in): building one cost more than running it.
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+_DUE = (
+    select(timers.c.recipient_id, timers.c.token)
+    .where(timers.c.eta <= bindparam("now"))
+    .order_by(timers.c.eta)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_NEXT_ETA = select(func.min(timers.c.eta))
+_ANSWERS_OF = select(
+    answers.c.recipient_id, answers.c.at, answers.c.via, answers.c.chain_revision
+).where(answers.c.recipient_id.in_(_IDS))
+_ATTEMPTS_OF = select(
+    attempts.c.recipient_id,
+    attempts.c.channel,
+    attempts.c.status,
+    attempts.c.chain_revision,
+).where(attempts.c.recipient_id.in_(_IDS))
+_RECIPIENTS_LOCKED = select(recipients).where(recipients.c.id.in_(_IDS)).with_for_update()
 
 
 async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> dict[int, int]:
     """Due timers, locked for this transaction: recipient id → fencing token."""
-    query = (
-        select(timers.c.recipient_id, timers.c.token)
-        .where(timers.c.eta <= now)
-        .order_by(timers.c.eta)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return {row.recipient_id: row.token for row in await conn.execute(query)}
+    rows = await conn.execute(_DUE, {"now": now, "limit": limit})
+    return {row.recipient_id: row.token for row in rows}
 
 
 async def next_eta(conn: AsyncConnection) -> datetime | None:
     """When the earliest timer is due (None when no chain is waiting)."""
-    eta: datetime | None = (await conn.execute(select(func.min(timers.c.eta)))).scalar()
+    eta: datetime | None = (await conn.execute(_NEXT_ETA)).scalar()
     return eta
 
 
 async def load_recipients(conn: AsyncConnection, tokens: dict[int, int]) -> list[StoredRecipient]:
-    ids = list(tokens)
+    ids = {"ids": list(tokens)}
     answered: dict[int, list[Answer]] = defaultdict(list)
-    for row in await conn.execute(
-        select(answers.c.recipient_id, answers.c.at, answers.c.via, answers.c.chain_revision).where(
-            answers.c.recipient_id.in_(ids)
-        )
-    ):
+    for row in await conn.execute(_ANSWERS_OF, ids):
         answered[row.recipient_id].append(Answer(row.at, row.via, row.chain_revision))
     tried: dict[int, list[Attempt]] = defaultdict(list)
-    for row in await conn.execute(
-        select(
-            attempts.c.recipient_id,
-            attempts.c.channel,
-            attempts.c.status,
-            attempts.c.chain_revision,
-        ).where(attempts.c.recipient_id.in_(ids))
-    ):
+    for row in await conn.execute(_ATTEMPTS_OF, ids):
         outcome = ATTEMPT_OUTCOMES.get(row.status, Outcome.PENDING)
         tried[row.recipient_id].append(Attempt(row.channel, outcome, row.chain_revision))
     stored = []
-    locked = select(recipients).where(recipients.c.id.in_(ids)).with_for_update()
-    for row in await conn.execute(locked):
+    for row in await conn.execute(_RECIPIENTS_LOCKED, ids):
         snapshot = Recipient(
             addresses=frozenset(row.addresses),
             cursor=row.cursor,
@@ -151,10 +159,12 @@ _CHAIN_COLUMNS = (
 )
 
 
+_CHAINS_OF = select(*_CHAIN_COLUMNS).where(warnings.c.id.in_(_IDS))
+
+
 async def load_chains(conn: AsyncConnection, warning_ids: Iterable[str]) -> dict[str, ChainState]:
     chains = {}
-    query = select(*_CHAIN_COLUMNS).where(warnings.c.id.in_(set(warning_ids)))
-    for row in await conn.execute(query):
+    for row in await conn.execute(_CHAINS_OF, {"ids": sorted(set(warning_ids))}):
         lifecycle = Lifecycle(
             level=Level(row.level),
             clock_start=row.clock_start,
@@ -217,30 +227,41 @@ async def save_decisions(
         await conn.execute(_DROP_TIMER, [{"rid": rid, "fence": token} for rid, token in finished])
 
 
+_FIRST_NOTIFIED = (
+    update(recipients)
+    .where(recipients.c.id.in_(_IDS), recipients.c.first_notified_at.is_(None))
+    .values(first_notified_at=bindparam("now"))
+)
+
+
 async def mark_first_notified(conn: AsyncConnection, ids: Sequence[int], now: datetime) -> None:
     if ids:
-        await conn.execute(
-            update(recipients)
-            .where(recipients.c.id.in_(ids), recipients.c.first_notified_at.is_(None))
-            .values(first_notified_at=now)
-        )
+        await conn.execute(_FIRST_NOTIFIED, {"ids": list(ids), "now": now})
 
 
 async def claim_sends(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
     """Insert attempt rows (status `claimed`); returns key → id for the ones new here."""
     if not rows:
         return {}
-    statement = (
-        upsert(conn, attempts)
+    statement = _claim_statement(conn.dialect.name)
+    return {row.key: row.id for row in await conn.execute(statement, list(rows))}
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> Any:
+    return (
+        _insert_of(dialect, attempts)
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(attempts.c.id, attempts.c.key)
     )
-    return {row.key: row.id for row in await conn.execute(statement, list(rows))}
+
+
+_ADD_EVENTS = insert(outbox)
 
 
 async def add_events(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(insert(outbox), list(rows))
+        await conn.execute(_ADD_EVENTS, list(rows))
 
 
 async def mark_delivered(conn: AsyncConnection, recipient_ids: Sequence[int]) -> None:
@@ -267,7 +288,7 @@ async def wake_recipients(
 @functools.cache
 def _wake_statement(dialect: str) -> Any:
     """Built once per dialect: its `excluded` alias cost more to build than to run."""
-    statement = (postgresql if dialect == "postgresql" else sqlite).insert(timers)
+    statement = _insert_of(dialect, timers)
     return statement.on_conflict_do_update(
         index_elements=["recipient_id"],
         set_={"eta": statement.excluded.eta, "token": timers.c.token + 1},
