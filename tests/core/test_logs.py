@@ -320,3 +320,14 @@ _PIECES = st.sampled_from(
 @given(st.lists(_PIECES, max_size=8).map("".join))
 def test_skipping_text_without_sensitive_marks_redacts_exactly_as_the_full_rules(text: str) -> None:
     assert redact_text(text) == _redact_all(text)
+
+
+@given(
+    st.integers()
+    | st.integers(min_value=10**9, max_value=10**12)
+    | st.sampled_from([13800138000, 8613800138000, -13800138000, 9999999999, 10**10])
+)
+def test_an_int_field_is_redacted_exactly_as_its_text_would_be(value: int) -> None:
+    full = _redact_all(str(value))
+    expected = value if full == str(value) else full
+    assert redact(None, "info", {"count": value})["count"] == expected
