@@ -26,6 +26,7 @@ from bench.profile import summarize
 from bench.report import Results, machine, table, write
 from bench.stores import run_stores
 from bench.timers import run_timers
+from dispatcher.logs import configure_logging
 
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/jiaoying-bench"
 SCENARIOS = ("fanout", "latency", "answers", "timers", "stores")
@@ -164,6 +165,9 @@ def main() -> None:
         help="RabbitMQ for the latency scenario (a vhost of its own: tests reset theirs)",
     )
     args = parser.parse_args()
+    # The service's own logging at its default level: the SMS channel the driver runs
+    # alone (bench/load.py) then drops its DEBUG lines as cheaply as the service does.
+    configure_logging("INFO")
     plan = QUICK if args.quick else FULL
     if args.out is None:
         args.out = ROOT / ("var/bench-quick" if args.quick else "bench")
