@@ -237,10 +237,11 @@ class Replies:
         return closed
 
     def _after(self, closed: Closed) -> None:
-        """Wake the scheduler for the closed chains, and count them."""
+        """Wake the scheduler if the answer left it chains to weigh, and count them."""
         if not closed.recipient_ids:
             return
-        self._wake()
+        if closed.waiting:
+            self._wake()
         if self._metrics is not None:
             for via in closed.vias:
                 self._metrics.answers.labels(via).inc()

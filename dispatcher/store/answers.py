@@ -3,7 +3,8 @@ called about, a door-knock report for the grids it covers.
 
 Every answer names who gave it and how; each one closes exactly the chains it may close
 (DESIGN.md: one grid person's answer does not silence a colleague, unless the level's
-policy says `grid_answer: any`). Answered chains are woken so the machine ends them.
+policy says `grid_answer: any`). An answered chain ends in the answer's transaction when
+that is all the machine would do, else it is woken for the machine (`end_answered`).
 
 Answers are recorded set-based: a burst of SMS replies committed together (see
 `GroupCommit`) costs a handful of statements, not a dozen per reply. The outcome is the
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.model import Level
 from dispatcher.policy import GridAnswer, policy_from_data
-from dispatcher.store.chains import lock_chains, lock_warnings, wake_recipients
+from dispatcher.store.chains import end_answered, lock_chains, lock_warnings
 from dispatcher.store.intake import audit_row
 from dispatcher.store.outbox import event_row
 from dispatcher.store.reports import OPEN_STATES, summoned_about_silent
@@ -65,6 +66,9 @@ class Closed:
     vias: tuple[str, ...] = ()
     level: str = ""
     seconds_after_sent: float = 0.0
+    # Some chain it closed is left to the scheduler (a change not yet told, see
+    # `end_answered`); the others ended with the answer.
+    waiting: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +363,7 @@ async def _close(
     by_claim: dict[int, list[_Closing]] = defaultdict(list)
     for entry in closing:
         by_claim[entry.claim].append(entry)
+    ended: set[int] = set()
     if closing:
         ids = [entry.recipient_id for entry in closing]
         await lock_chains(conn, ids)
@@ -367,7 +372,7 @@ async def _close(
             _ANSWERED,
             [{"closed_id": e.recipient_id, "closed_at": claims[e.claim].at} for e in closing],
         )
-        await wake_recipients(conn, ids, max(claim.at for claim in claims))
+        ended = await end_answered(conn, ids, max(claim.at for claim in claims))
         await conn.execute(_INSERT_EVENTS, [_event(claims[e.claim], chains, e) for e in closing])
         await conn.execute(
             _INSERT_AUDIT,
@@ -383,7 +388,9 @@ async def _close(
                 for index, entries in by_claim.items()
             ],
         )
-    return [_closed(claim, by_claim.get(index, []), chains) for index, claim in enumerate(claims)]
+    return [
+        _closed(claim, by_claim.get(index, []), chains, ended) for index, claim in enumerate(claims)
+    ]
 
 
 def _answer_row(claim: Claim, entry: _Closing) -> dict[str, Any]:
@@ -409,7 +416,9 @@ def _event(claim: Claim, chains: dict[str, _Chain], entry: _Closing) -> dict[str
     return event_row("answered", chains[claim.warning_id].level, now=claim.at, body=body)
 
 
-def _closed(claim: Claim, entries: list[_Closing], chains: dict[str, _Chain]) -> Closed:
+def _closed(
+    claim: Claim, entries: list[_Closing], chains: dict[str, _Chain], ended: set[int]
+) -> Closed:
     if not entries:
         return Closed(claim.warning_id, ())
     chain = chains[claim.warning_id]
@@ -419,4 +428,5 @@ def _closed(claim: Claim, entries: list[_Closing], chains: dict[str, _Chain]) ->
         vias=tuple(entry.via for entry in entries),
         level=chain.level.value,
         seconds_after_sent=max(0.0, (claim.at - chain.clock_start).total_seconds()),
+        waiting=any(entry.recipient_id not in ended for entry in entries),
     )

@@ -285,6 +285,40 @@ async def wake_recipients(
     )
 
 
+# Answered chains that `machine.decide` would end at once, doing nothing more: the answer
+# is for the warning's current chain, and no change (Update, Cancel …) waits to be told.
+_SETTLED = (
+    select(recipients.c.id)
+    .join(warnings, warnings.c.id == recipients.c.warning_id)
+    .where(
+        recipients.c.id.in_(_IDS),
+        recipients.c.state == RecipientState.ANSWERED.value,
+        recipients.c.revision == warnings.c.revision,
+        recipients.c.chain_revision == warnings.c.chain_revision,
+    )
+)
+_DROP_SETTLED = (
+    delete(timers).where(timers.c.recipient_id.in_(_SETTLED)).returning(timers.c.recipient_id)
+)
+
+
+async def end_answered(
+    conn: AsyncConnection, recipient_ids: Sequence[int], now: datetime
+) -> set[int]:
+    """End these just-answered chains in the answer's own transaction where that is all
+    the scheduler would do (drop the timer; the state is already `answered`), and wake the
+    rest, whose answer the scheduler must weigh against a change not yet told or a chain
+    begun anew. Returns the ids it ended: the others wait for the scheduler. Done here, an
+    answer no longer costs the scheduler a batch of its own.
+
+    The caller holds the chains' locks (`lock_chains`): no scheduler holds these timers."""
+    if not recipient_ids:
+        return set()
+    await wake_recipients(conn, recipient_ids, now)
+    ended = await conn.execute(_DROP_SETTLED, {"ids": sorted(set(recipient_ids))})
+    return set(ended.scalars())
+
+
 @functools.cache
 def _wake_statement(dialect: str) -> Any:
     """Built once per dialect: its `excluded` alias cost more to build than to run."""
