@@ -23,7 +23,7 @@ from dispatcher.restamp import restamp
 from dispatcher.roster import Roster, load_roster
 from dispatcher.service import ENGINE, build_app
 from dispatcher.settings import load_settings
-from dispatcher.store.db import Database
+from dispatcher.store.db import Database, open_database
 from tests.fakes import RecordingChannel
 from tests.waiting import eventually as eventually  # the tests import it from here too
 
@@ -84,6 +84,17 @@ class Jiaoying:
 
     def sent(self, channel: str, kind: str | None = None) -> list[Any]:
         return [n for n in self.channels[channel].sent if kind is None or n.kind == kind]
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh SQLite store with its schema, no service around it."""
+    database = open_database(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+    await database.create_schema()
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 @pytest.fixture

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.store.db import Database, open_database
+from dispatcher.store.db import Database
 from dispatcher.store.group_commit import GroupCommit
 from dispatcher.store.schema import dead_letters
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = open_database(f"sqlite+aiosqlite:///{tmp_path}/group.db")
-    await database.create_schema()
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 class Recorder:

@@ -9,9 +9,7 @@ statement, which is what the benchmark's answers and fan-out figures stand on.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -19,20 +17,10 @@ import pytest
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from dispatcher.store.db import Database, open_database
+from dispatcher.store.db import Database
 from dispatcher.store.schema import callback_receipts, dead_letters
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = open_database(f"sqlite+aiosqlite:///{tmp_path}/driver.db")
-    await database.create_schema()
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 def _letter(reason: str) -> dict[str, Any]:
