@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.effects import (
@@ -46,6 +46,7 @@ from dispatcher.store.chains import (
     load_chains,
     load_recipients,
     mark_first_notified,
+    next_due,
     save_decisions,
 )
 from dispatcher.store.db import Database
@@ -60,7 +61,7 @@ from dispatcher.store.escalations import (
     task_grids,
 )
 from dispatcher.store.outbox import event_row
-from dispatcher.store.schema import messages, summons, timers
+from dispatcher.store.schema import messages
 from dispatcher.texts import Addressee, WarningText
 
 log = structlog.get_logger("jiaoying.scheduler")
@@ -71,10 +72,6 @@ CACHED_WARNINGS = 1024
 
 K = TypeVar("K")
 V = TypeVar("V")
-
-
-_NEXT_TIMER = select(func.min(timers.c.eta))
-_NEXT_SUMMONS = select(func.min(summons.c.eta))
 
 
 class Scheduler:
@@ -136,14 +133,10 @@ class Scheduler:
 
     async def _sleep(self) -> None:
         async with self._db.reader.connect() as conn:
-            etas = [
-                (await conn.execute(_NEXT_TIMER)).scalar(),
-                (await conn.execute(_NEXT_SUMMONS)).scalar(),
-            ]
-        due = [eta for eta in etas if eta is not None]
+            due = await next_due(conn)
         delay = self._idle
-        if due:
-            delay = min(delay, max(0.0, (min(due) - self._clock()).total_seconds()))
+        if due is not None:
+            delay = min(delay, max(0.0, (due - self._clock()).total_seconds()))
         if delay > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, delete, func, insert, select, update
+from sqlalchemy import BindParameter, bindparam, delete, func, insert, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,6 +25,7 @@ from dispatcher.store.schema import (
     attempts,
     outbox,
     recipients,
+    summons,
     timers,
     warnings,
 )
@@ -80,7 +81,8 @@ _DUE = (
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
-_NEXT_ETA = select(func.min(timers.c.eta))
+_DUE_AT = union_all(select(timers.c.eta), select(summons.c.eta)).subquery()
+_NEXT_DUE = select(func.min(_DUE_AT.c.eta))  # a summons already made has no eta: not counted
 _ANSWERS_OF = select(
     answers.c.recipient_id, answers.c.at, answers.c.via, answers.c.chain_revision
 ).where(answers.c.recipient_id.in_(_IDS))
@@ -99,9 +101,9 @@ async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> dict[in
     return {row.recipient_id: row.token for row in rows}
 
 
-async def next_eta(conn: AsyncConnection) -> datetime | None:
-    """When the earliest timer is due (None when no chain is waiting)."""
-    eta: datetime | None = (await conn.execute(_NEXT_ETA)).scalar()
+async def next_due(conn: AsyncConnection) -> datetime | None:
+    """When the earliest timer or summons is due (None when nothing is waiting)."""
+    eta: datetime | None = (await conn.execute(_NEXT_DUE)).scalar()
     return eta
 
 
@@ -312,11 +314,12 @@ async def end_answered(
     answer no longer costs the scheduler a batch of its own.
 
     The caller holds the chains' locks (`lock_chains`): no scheduler holds these timers."""
-    if not recipient_ids:
+    ids = sorted(set(recipient_ids))
+    if not ids:
         return set()
-    await wake_recipients(conn, recipient_ids, now)
-    ended = await conn.execute(_DROP_SETTLED, {"ids": sorted(set(recipient_ids))})
-    return set(ended.scalars())
+    ended = set((await conn.execute(_DROP_SETTLED, {"ids": ids})).scalars())
+    await wake_recipients(conn, [rid for rid in ids if rid not in ended], now)
+    return ended
 
 
 @functools.cache
