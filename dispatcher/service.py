@@ -25,6 +25,7 @@ from channels.registry import build_providers
 from dispatcher.amqp import Consumer
 from dispatcher.errors import InputError
 from dispatcher.events import EventPublisher
+from dispatcher.heap import settle_heap
 from dispatcher.http.answer_page import add_answer_routes
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.broadcast_callbacks import add_broadcast_routes
@@ -323,6 +324,11 @@ async def _check_schema(settings: Settings) -> None:
         await db.dispose()
 
 
+async def _settle_heap(app: web.Application) -> None:
+    frozen = settle_heap()
+    log.info("heap settled", frozen_objects=frozen)
+
+
 def run_service(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT; 0 after a clean shutdown, 2 for a bad roster or policy."""
     configure_logging(settings.log_level)
@@ -343,6 +349,7 @@ def run_service(settings: Settings) -> int:
         http=f"{settings.http_host}:{settings.http_port}",
     )
     app = build_app(settings, roster, policy, schema="check")
+    app.on_startup.append(_settle_heap)  # after the cleanup contexts: the engine is built
     web.run_app(
         app,
         host=settings.http_host,
