@@ -19,6 +19,7 @@ from channels.base import Notice
 from dispatcher.links import LinkTarget
 from dispatcher.metrics import Metrics
 from dispatcher.notices import notice_from_data
+from dispatcher.phones import normalise_phone
 from dispatcher.rosters import RosterBook
 from dispatcher.store.answers import Claim, Closed, record_answer, record_answers, report_task
 from dispatcher.store.db import Database
@@ -207,6 +208,16 @@ class Replies:
             )
         self._after(closed)
         return subject
+
+    def sender(self, raw: str) -> str:
+        """The number an SMS came from (`raw`, as the provider sent it) in E.164; raises
+        ValueError, as `normalise_phone`, for one that is not a phone number.
+
+        Twilio sends E.164 already: a number that is a key of the roster in force as it
+        stands needs no parsing, which cost about a seventh of an SMS reply's route."""
+        if self._rosters.current.persons_with_phone(raw):
+            return raw
+        return normalise_phone(raw)
 
     async def text_from(
         self, phone: str, text: str, *, receipt: Receipt | None = None

@@ -56,7 +56,6 @@ from channels.twilio_voice import (
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.keys import REPLIES
 from dispatcher.http.problems import problem
-from dispatcher.phones import normalise_phone
 from dispatcher.store.receipts import Receipt, Replayed
 
 __all__ = ["INBOUND_SMS_PATH", "MAX_REPLAYS", "add_twilio_routes", "public_request_urls"]
@@ -276,7 +275,7 @@ async def inbound_sms(request: web.Request, form: Form) -> web.StreamResponse:
     if not sid:
         return problem(400, "an inbound SMS without MessageSid")
     try:
-        phone = normalise_phone(form.get("From", ""))
+        phone = request.app[REPLIES].sender(form.get("From", ""))
     except ValueError:
         log.warning("inbound sms from an unreadable number ignored", provider_id=sid)
         return _twiml(_NO_REPLY)

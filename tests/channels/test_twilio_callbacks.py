@@ -213,6 +213,30 @@ async def test_an_sms_reply_answers_and_the_supervisor_is_not_told_about_them(ri
     assert all(person.name not in m.body for m in escalations)
 
 
+async def test_a_reply_from_the_number_in_another_notation_still_answers(rig: Rig) -> None:
+    # Twilio sends E.164; a number written otherwise is parsed before it is looked up.
+    await rig.jiaoying.post(RED)
+    person = rig.persons()[sorted(rig.persons())[3]]
+    await rig.message(person.id)
+    national = (person.phone or "").removeprefix("+86")
+    spaced = f"{national[:3]} {national[3:7]} {national[7:]}"
+
+    reply = await rig.standin.inbound_sms(spaced, "1")
+    assert reply.status == 200
+    assert (await rig.recipient(person.id)).state == "answered"
+
+
+async def test_a_reply_from_an_unreadable_number_answers_nobody(rig: Rig) -> None:
+    await rig.jiaoying.post(RED)
+    person = rig.persons()[sorted(rig.persons())[4]]
+    await rig.message(person.id)
+
+    reply = await rig.standin.inbound_sms("not-a-number", "1")
+    assert reply.status == 200
+    assert ElementTree.fromstring(reply.text).tag == "Response"
+    assert (await rig.recipient(person.id)).state != "answered"
+
+
 async def test_a_reply_that_is_not_an_answer_is_kept_as_a_note(rig: Rig) -> None:
     await rig.jiaoying.post(RED)
     person = rig.persons()[sorted(rig.persons())[1]]
