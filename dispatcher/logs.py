@@ -15,6 +15,8 @@ Log a recipient's id, not their number; should a number slip through, it is mask
 
 from __future__ import annotations
 
+import enum
+import functools
 import logging
 import re
 import sys
@@ -80,6 +82,13 @@ _DIGIT = re.compile(r"\d")
 # No phone number fits in fewer than 11 digits without a "+", which no int has.
 _SHORTEST_PHONE_INT = 10**10
 
+
+class _KeyKind(enum.Enum):
+    SECRET = enum.auto()
+    PHONE = enum.auto()
+    OTHER = enum.auto()
+
+
 # Frame locals carry secrets under any name (a client's auth token, a parsed form), where
 # no key-based rule can recognise them: tracebacks show only where and what went wrong.
 _dict_tracebacks = structlog.processors.ExceptionRenderer(
@@ -118,16 +127,21 @@ def _redact_all(text: str) -> str:
     return mask_phones_in_text(text)
 
 
-def _is_secret_key(key: str) -> bool:
+@functools.lru_cache(maxsize=1024)
+def _key_kind(key: str) -> _KeyKind:
+    """What a field's name says of its value. Cached: a program logs under a few dozen
+    names, and each line has half a dozen fields."""
     normal = key.lower().replace("-", "_")
-    return normal in _SECRET_KEYS or normal.endswith(_SECRET_SUFFIXES)
+    if normal in _SECRET_KEYS or normal.endswith(_SECRET_SUFFIXES):
+        return _KeyKind.SECRET
+    return _KeyKind.PHONE if key.lower() in _PHONE_KEYS else _KeyKind.OTHER
 
 
 def _redact_field(key: object, value: Any, depth: int) -> Any:
-    if isinstance(key, str) and _is_secret_key(key):
+    kind = _key_kind(key) if isinstance(key, str) else _KeyKind.OTHER
+    if kind is _KeyKind.SECRET:
         return value if value is None else REDACTED
-    is_phone = isinstance(key, str) and key.lower() in _PHONE_KEYS
-    return _redact_value(value, is_phone, depth)
+    return _redact_value(value, kind is _KeyKind.PHONE, depth)
 
 
 def _redact_value(value: Any, is_phone: bool, depth: int) -> Any:
@@ -184,6 +198,29 @@ def _level_number(level: str) -> int:
     return number
 
 
+class _NamedWriter(structlog.WriteLogger):
+    """structlog's line writer, with the logger's name for `add_logger_name`."""
+
+    def __init__(self, stream: TextIO, name: str) -> None:
+        super().__init__(stream)
+        self.name = name
+
+
+class _LineWriters:
+    """structlog's logger factory: one writer per logger name, all to one stream."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._writers: dict[str, _NamedWriter] = {}
+
+    def __call__(self, *args: Any) -> _NamedWriter:
+        name = str(args[0]) if args else "jiaoying"
+        writer = self._writers.get(name)
+        if writer is None:
+            writer = self._writers[name] = _NamedWriter(self._stream, name)
+        return writer
+
+
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     """Send every log line, structlog's and the standard library's, to `stream` as JSON.
 
@@ -203,10 +240,15 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
         _dict_tracebacks,
         redact_rendered,
     ]
+    out = sys.stdout if stream is None else stream
+    render = structlog.processors.JSONRenderer(ensure_ascii=False)
+    # structlog's own lines are rendered and written by structlog: through the standard
+    # library's logging as well (a LogRecord, its handler, its formatter) a line cost
+    # twice as much, and an SMS reply writes one.
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*shared, render],
         wrapper_class=structlog.make_filtering_bound_logger(number),
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        logger_factory=_LineWriters(out),
         # Reconfiguring (tests, a CLI changing the level) must reach loggers already in use.
         cache_logger_on_first_use=False,
     )
@@ -214,10 +256,10 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.JSONRenderer(ensure_ascii=False),
+            render,
         ],
     )
-    handler = logging.StreamHandler(sys.stdout if stream is None else stream)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     # Any other handler would write lines that are neither JSON nor redacted.
