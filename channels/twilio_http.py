@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 from twilio.http.async_http_client import AsyncTwilioHttpClient
@@ -42,6 +42,7 @@ from channels.base import (
     TransientDeliveryError,
     UncertainDeliveryError,
 )
+from channels.formdata import form_urlencoded
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -169,9 +170,9 @@ class RoutedTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         seconds = timeout if timeout is not None else float(self.timeout)
         headers = dict(headers or {})
         if isinstance(data, dict) and "form-urlencoded" in headers.get("Content-Type", ""):
-            # The same bytes aiohttp would send, without its FormData machinery, which cost
-            # as much per SMS as the rest of the request.
-            data = urlencode(data, doseq=True).encode()
+            # The form aiohttp would send, without its FormData machinery, which cost as
+            # much per SMS as the rest of the request, and escaped faster (see formdata).
+            data = form_urlencoded(data)
         if auth is not None:
             # The header itself rather than aiohttp's BasicAuth, deprecated in aiohttp 3.14
             # and gone in 4 (the SDK would break there, this does not).
