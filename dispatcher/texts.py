@@ -13,7 +13,8 @@ small and documented here, so a template author knows what they can use:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from dispatcher.model import Warning
 
 DEFAULT_LANGUAGE = "zh-CN"
+# How long an edited template file may go unnoticed by a running service.
+RECHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +93,40 @@ def fit(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+class _RecheckingLoader(FileSystemLoader):
+    """Jinja2's file loader, whose templates look at their file for changes at most once
+    every `recheck` seconds instead of on every render: that look is a `stat` per template
+    and per imported macro file, for every SMS of a fan-out (about 3 % of its CPU)."""
+
+    def __init__(self, directory: Path, recheck: float) -> None:
+        super().__init__(str(directory))
+        self._recheck = recheck
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        return source, filename, _rechecking(uptodate, self._recheck)
+
+
+def _rechecking(uptodate: Callable[[], bool], every: float) -> Callable[[], bool]:
+    checked_at = time.monotonic()
+    fresh = True
+
+    def check() -> bool:
+        nonlocal checked_at, fresh
+        now = time.monotonic()
+        if fresh and now - checked_at >= every:
+            checked_at, fresh = now, uptodate()
+        return fresh
+
+    return check
+
+
 class Texts:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, recheck: float = RECHECK_SECONDS) -> None:
         self._env = Environment(
-            loader=FileSystemLoader(str(directory)),
+            loader=_RecheckingLoader(directory, recheck),
             undefined=StrictUndefined,
             # Plain text, never HTML: TwiML and JSON are escaped by their own builders.
             autoescape=False,  # noqa: S701

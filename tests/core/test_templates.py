@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -127,3 +130,18 @@ def test_an_operator_can_change_a_text_without_touching_code(tmp_path: Path) -> 
     custom = Texts(tmp_path)
     text = custom.render("sms", "alert", warning=WARNINGS[0], person=PERSON)
     assert text == f"测试：{WARNINGS[0].event}"
+
+
+def test_an_edited_text_is_used_once_the_recheck_interval_has_passed(tmp_path: Path) -> None:
+    template = tmp_path / "zh-CN/sms/alert.j2"
+    template.parent.mkdir(parents=True)
+    template.write_text("旧：{{ w.event }}", encoding="utf-8")
+    texts = Texts(tmp_path, recheck=0.5)
+    render = functools.partial(texts.render, "sms", "alert", warning=WARNINGS[0], person=PERSON)
+    assert render().startswith("旧：")
+
+    template.write_text("新：{{ w.event }}", encoding="utf-8")
+    os.utime(template, (time.time() + 5, time.time() + 5))  # a newer mtime, however coarse
+    assert render().startswith("旧："), "the file was looked at before the interval passed"
+    time.sleep(0.55)
+    assert render().startswith("新：")
