@@ -20,6 +20,7 @@ import functools
 import logging
 import re
 import sys
+import threading
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -198,26 +199,42 @@ def _level_number(level: str) -> int:
     return number
 
 
-class _NamedWriter(structlog.WriteLogger):
-    """structlog's line writer, with the logger's name for `add_logger_name`."""
+class _LineWriter:
+    """Where structlog's rendered lines go: `stream`, a line at a time under the lock the
+    standard library's handler takes too, so that no two lines interleave. Like that
+    handler, a stream that fails (a reader gone from the pipe, a closed file) costs the
+    line, never the caller: an SMS must not fail because its log line could not be
+    written. `name` is the logger's, for `add_logger_name`."""
 
-    def __init__(self, stream: TextIO, name: str) -> None:
-        super().__init__(stream)
+    def __init__(self, stream: TextIO, lock: threading.RLock, name: str) -> None:
+        self._stream = stream
+        self._lock = lock
         self.name = name
+
+    def msg(self, message: str) -> None:
+        try:
+            with self._lock:
+                self._stream.write(message + "\n")
+                self._stream.flush()
+        except (OSError, ValueError):
+            return
+
+    debug = info = warning = warn = error = critical = exception = fatal = msg
 
 
 class _LineWriters:
     """structlog's logger factory: one writer per logger name, all to one stream."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, lock: threading.RLock) -> None:
         self._stream = stream
-        self._writers: dict[str, _NamedWriter] = {}
+        self._lock = lock
+        self._writers: dict[str, _LineWriter] = {}
 
-    def __call__(self, *args: Any) -> _NamedWriter:
+    def __call__(self, *args: Any) -> _LineWriter:
         name = str(args[0]) if args else "jiaoying"
         writer = self._writers.get(name)
         if writer is None:
-            writer = self._writers[name] = _NamedWriter(self._stream, name)
+            writer = self._writers[name] = _LineWriter(self._stream, self._lock, name)
         return writer
 
 
@@ -240,18 +257,7 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
         _dict_tracebacks,
         redact_rendered,
     ]
-    out = sys.stdout if stream is None else stream
     render = structlog.processors.JSONRenderer(ensure_ascii=False)
-    # structlog's own lines are rendered and written by structlog: through the standard
-    # library's logging as well (a LogRecord, its handler, its formatter) a line cost
-    # twice as much, and an SMS reply writes one.
-    structlog.configure(
-        processors=[*shared, render],
-        wrapper_class=structlog.make_filtering_bound_logger(number),
-        logger_factory=_LineWriters(out),
-        # Reconfiguring (tests, a CLI changing the level) must reach loggers already in use.
-        cache_logger_on_first_use=False,
-    )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[
@@ -259,8 +265,19 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
             render,
         ],
     )
+    out = sys.stdout if stream is None else stream
     handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
+    # structlog's own lines are rendered and written by structlog: through the standard
+    # library's logging as well (a LogRecord, its handler, its formatter) a line cost
+    # twice as much, and an SMS reply writes one.
+    structlog.configure(
+        processors=[*shared, render],
+        wrapper_class=structlog.make_filtering_bound_logger(number),
+        logger_factory=_LineWriters(out, handler.lock or threading.RLock()),
+        # Reconfiguring (tests, a CLI changing the level) must reach loggers already in use.
+        cache_logger_on_first_use=False,
+    )
     root = logging.getLogger()
     # Any other handler would write lines that are neither JSON nor redacted.
     for old in root.handlers[:]:

@@ -242,6 +242,23 @@ def test_configuring_again_replaces_the_handler(restore_logging: None) -> None:
     assert len(second.getvalue().splitlines()) == 2
 
 
+class DeadPipe(io.StringIO):
+    """stdout whose reader has gone: every write fails."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_stream_that_fails_costs_the_line_not_the_caller(restore_logging: None) -> None:
+    configure_logging("INFO", DeadPipe())
+    structlog.get_logger("jiaoying.sender").info("sms accepted", recipient="p-1")
+
+    closed = io.StringIO()
+    configure_logging("INFO", closed)
+    closed.close()
+    structlog.get_logger("jiaoying.sender").warning("sms refused", recipient="p-1")
+
+
 def test_an_unknown_level_is_refused(restore_logging: None) -> None:
     with pytest.raises(ValueError, match="unknown log level 'LOUD'"):
         configure_logging("LOUD", io.StringIO())
