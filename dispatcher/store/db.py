@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dispatcher.store.schema import metadata
-from dispatcher.store.sqlite_driver import one_trip_dbapi
+from dispatcher.store.sqlite_driver import defer_begin, one_trip_dbapi
 
 
 class JSONText(str):
@@ -93,12 +93,17 @@ def open_database(url: str) -> Database:
     driver: dict[str, Any] = (
         {"module": one_trip_dbapi()} if parsed.get_driver_name() == "aiosqlite" else {}
     )
+    # No rollback when a connection goes back to the pool: the driver runs in autocommit
+    # (we issue BEGIN, below) and SQLAlchemy's Connection ends its own transaction when it
+    # closes, so that rollback never had anything to undo, and cost a trip to SQLite's
+    # thread after every transaction, a committed one included.
     writer = create_async_engine(
         url,
         connect_args={"timeout": 30},
         hide_parameters=True,
         pool_size=1,
         max_overflow=0,
+        pool_reset_on_return=None,
         json_serializer=_json_serializer,
         **driver,
     )
@@ -106,6 +111,7 @@ def open_database(url: str) -> Database:
         url,
         connect_args={"timeout": 30},
         hide_parameters=True,
+        pool_reset_on_return=None,
         json_serializer=_json_serializer,
         **driver,
     )
@@ -129,7 +135,10 @@ def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(begin)
+        # With our driver, BEGIN travels with the transaction's first statement: one trip
+        # to SQLite's thread less per transaction.
+        if not defer_begin(connection.connection.dbapi_connection, begin):
+            connection.exec_driver_sql(begin)
 
 
 def _take_write_lock(path: str, timeout: float) -> None:

@@ -31,16 +31,25 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 from sqlalchemy.util.concurrency import await_
 
-__all__ = ["one_trip_dbapi"]
+__all__ = ["defer_begin", "one_trip_dbapi"]
 
 # What a statement leaves behind: description, rows, row count, last row id.
 _Outcome = tuple[Any, list[Any], int, int | None]
 
 
-def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Outcome:
-    """On aiosqlite's thread: the whole statement, its rows fetched, its cursor closed."""
+def _run(
+    connection: sqlite3.Connection,
+    operation: str,
+    parameters: Any,
+    many: bool,
+    begin: str | None,
+) -> _Outcome:
+    """On aiosqlite's thread: the transaction's BEGIN if it is still to be issued, then the
+    whole statement, its rows fetched, its cursor closed."""
     cursor = connection.cursor()
     try:
+        if begin is not None:
+            cursor.execute(begin)
         if many:
             cursor.executemany(operation, parameters)
         elif parameters is None:
@@ -96,26 +105,65 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         return self._trip(operation, seq_of_parameters, many=True)
 
     def _trip(self, operation: str, parameters: Any, *, many: bool) -> None:
+        adapt_connection: _OneTripConnection = self._adapt_connection  # type: ignore[assignment]
+        begin = adapt_connection.take_begin()
         try:
-            outcome = await_(self._in_thread(operation, parameters, many))
+            outcome = await_(self._in_thread(operation, parameters, many, begin))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = deque(rows)
 
-    async def _in_thread(self, operation: str, parameters: Any, many: bool) -> _Outcome:
+    async def _in_thread(
+        self, operation: str, parameters: Any, many: bool, begin: str | None
+    ) -> _Outcome:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
         async with self._adapt_connection._execute_mutex:
             # aiosqlite's own way to run a function on its thread (untyped, hence the ignore).
             outcome: _Outcome = await connection._execute(  # type: ignore[no-untyped-call]
-                _run, connection._conn, operation, parameters, many
+                _run, connection._conn, operation, parameters, many, begin
             )
             return outcome
 
 
 class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    """The adapter's connection, whose transactions' BEGIN travels with their first
+    statement (`defer_begin`): a transaction that runs nothing takes no trip at all."""
+
+    __slots__ = ("_begin",)
     _cursor_cls: type[AsyncAdapt_aiosqlite_cursor] = _OneTripCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._begin: str | None = None
+
+    def defer_begin(self, statement: str) -> None:
+        """Open the transaction with `statement` (BEGIN …) in the trip of its first
+        statement. Nothing runs between BEGIN and that statement either way, so the
+        transaction, and the lock BEGIN IMMEDIATE takes, are the same."""
+        self._begin = statement
+
+    def take_begin(self) -> str | None:
+        """The BEGIN still to issue, if any; the caller issues it."""
+        begin, self._begin = self._begin, None
+        return begin
+
+    def commit(self) -> None:
+        if self.take_begin() is None:  # else the transaction never began: nothing to end
+            super().commit()
+
+    def rollback(self) -> None:
+        if self.take_begin() is None:
+            super().rollback()
+
+
+def defer_begin(dbapi_connection: Any, statement: str) -> bool:
+    """Have `dbapi_connection` issue `statement` with its next statement, if it is one of
+    this module's; False (nothing done) for any other driver's connection."""
+    if not isinstance(dbapi_connection, _OneTripConnection):
+        return False
+    dbapi_connection.defer_begin(statement)
+    return True
 
 
 class _OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):

@@ -9,7 +9,10 @@ statement, which is what the benchmark's answers and fan-out figures stand on.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -81,21 +84,59 @@ async def test_a_failed_statement_raises_and_rolls_back_and_the_connection_goes_
     assert receipts == 1
 
 
-async def test_a_statement_is_one_trip_to_the_sqlite_thread(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    trips = 0
-    travel = aiosqlite.Connection._execute  # every call to aiosqlite's thread passes here
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """Counts the trips to aiosqlite's thread from now on; call it for the count so far."""
+    count = 0
+    travel: Callable[..., Any] = aiosqlite.Connection._execute  # every trip passes here
 
     async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        nonlocal trips
-        trips += 1
+        nonlocal count
+        count += 1
         return await travel(self, fn, *args, **kwargs)
 
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return lambda: count
+
+
+async def test_a_statement_is_one_trip_to_the_sqlite_thread(
+    db: Database, trips: Callable[[], int]
+) -> None:
     async with db.writer.connect() as conn:
         await conn.execute(text("SELECT 1"))  # the connection is open before counting
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        before = trips()
         await conn.execute(select(dead_letters.c.reason).where(dead_letters.c.size > 0))
         await conn.execute(insert(dead_letters), [_letter(r) for r in "xyz"])
-        assert trips == 2, f"{trips} trips for two statements (aiosqlite's own adapter: 7)"
+        assert trips() - before == 2, "two statements (aiosqlite's own adapter: 7)"
         await conn.rollback()
+
+
+async def test_begin_travels_with_the_first_statement_and_nothing_resets_after(
+    db: Database, trips: Callable[[], int]
+) -> None:
+    async with db.writer.begin() as conn:
+        await conn.execute(text("SELECT 1"))  # the pooled connection is open from here
+    before = trips()
+    async with db.writer.begin() as conn:
+        await conn.execute(insert(dead_letters), [_letter("a")])
+        await conn.execute(select(dead_letters.c.reason))
+    assert trips() - before == 3, "BEGIN with the first statement, the second, COMMIT"
+    before = trips()
+    async with db.writer.begin():
+        pass
+    assert trips() == before, "a transaction that ran nothing took a trip"
+
+
+async def test_the_write_lock_is_held_from_the_first_statement_to_the_commit(
+    db: Database, tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "store.db", timeout=0, isolation_level=None)
+    try:
+        async with db.writer.begin() as conn:
+            await conn.execute(insert(dead_letters), [_letter("a")])
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # free once committed
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
