@@ -22,7 +22,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, bindparam, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    bindparam,
+    insert,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.model import Level
@@ -176,12 +185,19 @@ async def report_task(
     return closed
 
 
-def _open_queries(*, only: bool) -> tuple[Select[Any], Select[Any]]:
-    """The chains of these persons in these warnings that are open: their own, and those
-    of the silent persons they were summoned about; with `only`, of those ids alone."""
+# Which side of `_Open` a row of `_open_query` belongs to.
+_OWN, _SUMMONED = 0, 1
+
+
+def _open_query(*, only: bool) -> CompoundSelect[*tuple[Any, ...]]:
+    """The chains of these persons in these warnings that are open: their own (`_OWN`),
+    and those of the silent persons they were summoned about (`_SUMMONED`), each side by
+    recipient id; with `only`, of those ids alone. One statement for both sides: a
+    statement costs an SMS reply on its own more than SQLite takes to run it."""
     person_ids: BindParameter[Any] = bindparam("person_ids", expanding=True)
     warning_ids: BindParameter[Any] = bindparam("warning_ids", expanding=True)
     own = select(
+        literal_column(str(_OWN)).label("side"),
         recipients.c.warning_id,
         recipients.c.person_id,
         recipients.c.id,
@@ -194,6 +210,7 @@ def _open_queries(*, only: bool) -> tuple[Select[Any], Select[Any]]:
     # From the supervisor's escalation rows to their recipients by id: with the warning on
     # the recipients' side, SQLite walked every recipient of the warning for each answer.
     summoned = summoned_about_silent(
+        literal_column(str(_SUMMONED)).label("side"),
         escalations.c.warning_id,
         escalations.c.target_id,
         recipients.c.id,
@@ -206,13 +223,14 @@ def _open_queries(*, only: bool) -> tuple[Select[Any], Select[Any]]:
         ids: BindParameter[Any] = bindparam("only", expanding=True)
         own = own.where(recipients.c.id.in_(ids))
         summoned = summoned.where(recipients.c.id.in_(ids))
-    return own.order_by(recipients.c.id), summoned.order_by(recipients.c.id)
+    both = union_all(own, summoned)
+    return both.order_by(both.selected_columns.side, both.selected_columns.id)
 
 
 # The answer path's statements are built once and bound per batch: building one (its
 # clauses and cache key) cost more CPU than SQLite took to run it.
-_OPEN = _open_queries(only=False)
-_OPEN_ONLY = _open_queries(only=True)
+_OPEN = _open_query(only=False)
+_OPEN_ONLY = _open_query(only=True)
 _CHAINS = select(warnings.c.id, warnings.c.level, warnings.c.clock_start, warnings.c.policy).where(
     warnings.c.id.in_(bindparam("warning_ids", expanding=True))
 )
@@ -245,14 +263,14 @@ async def _find_open(
         "person_ids": sorted({person_id for _, person_id in pairs}),
         "warning_ids": sorted({warning_id for warning_id, _ in pairs}),
     }
-    queries = _OPEN
+    query = _OPEN
     if only is not None:
-        queries, bound["only"] = _OPEN_ONLY, list(only)
+        query, bound["only"] = _OPEN_ONLY, list(only)
     found = _Open()
-    for into, query in zip((found.own, found.summoned), queries, strict=True):
-        for warning_id, person_id, rid, chain in await conn.execute(query, bound):
-            if (warning_id, person_id) in pairs and (rid, chain) not in into[warning_id, person_id]:
-                into[warning_id, person_id].append((rid, chain))
+    for side, warning_id, person_id, rid, chain in await conn.execute(query, bound):
+        into = found.own if side == _OWN else found.summoned
+        if (warning_id, person_id) in pairs and (rid, chain) not in into[warning_id, person_id]:
+            into[warning_id, person_id].append((rid, chain))
     return found
 
 

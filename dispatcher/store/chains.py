@@ -64,10 +64,11 @@ class StoredRecipient:
 
 def upsert(conn: AsyncConnection, table: Any) -> Any:
     """The dialect's INSERT that supports ON CONFLICT."""
-    return _insert_of(conn.dialect.name, table)
+    return insert_of(conn.dialect.name, table)
 
 
-def _insert_of(dialect: str, table: Any) -> Any:
+def insert_of(dialect: str, table: Any) -> Any:
+    """The INSERT with ON CONFLICT of `dialect` ("postgresql", else SQLite's)."""
     return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
@@ -252,7 +253,7 @@ async def claim_sends(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> 
 @functools.cache
 def _claim_statement(dialect: str) -> Any:
     return (
-        _insert_of(dialect, attempts)
+        insert_of(dialect, attempts)
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(attempts.c.id, attempts.c.key)
     )
@@ -325,7 +326,7 @@ async def end_answered(
 @functools.cache
 def _wake_statement(dialect: str) -> Any:
     """Built once per dialect: its `excluded` alias cost more to build than to run."""
-    statement = _insert_of(dialect, timers)
+    statement = insert_of(dialect, timers)
     return statement.on_conflict_do_update(
         index_elements=["recipient_id"],
         set_={"eta": statement.excluded.eta, "token": timers.c.token + 1},

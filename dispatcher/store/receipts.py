@@ -10,14 +10,16 @@ crash before the commit leaves neither, so the provider's retry is still taken.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.store.chains import upsert
+from dispatcher.store.chains import insert_of
 from dispatcher.store.schema import callback_receipts
 
 __all__ = ["MAX_KEY", "Receipt", "Replayed", "forget_receipts", "take_receipt", "take_receipts"]
@@ -59,20 +61,26 @@ async def take_receipts(
     distinct = sorted(set(keys))
     if not distinct:
         return []
-    # One statement for any number of rows (executed as "insertmanyvalues"): a VALUES
-    # list of the batch's own length was a new statement to compile for most batches.
-    statement = (
-        upsert(conn, callback_receipts)
-        .on_conflict_do_nothing(index_elements=["kind", "key"])
-        .returning(callback_receipts.c.kind, callback_receipts.c.key)
-    )
     rows = [{"kind": kind, "key": key, "seen_at": at} for kind, key in distinct]
+    statement = _take_statement(conn.dialect.name)
     new = {(row.kind, row.key) for row in await conn.execute(statement, rows)}
     taken = []
     for key in keys:
         taken.append(key in new)
         new.discard(key)
     return taken
+
+
+@functools.cache
+def _take_statement(dialect: str) -> Any:
+    # One statement for any number of rows (executed as "insertmanyvalues"): a VALUES list
+    # of the batch's own length was a new statement to compile for most batches. Built
+    # once: building it cost as much as running it, for an SMS reply on its own.
+    return (
+        insert_of(dialect, callback_receipts)
+        .on_conflict_do_nothing(index_elements=["kind", "key"])
+        .returning(callback_receipts.c.kind, callback_receipts.c.key)
+    )
 
 
 async def forget_receipts(conn: AsyncConnection, kind: str, before: datetime) -> int:
