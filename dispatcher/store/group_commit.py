@@ -6,6 +6,13 @@ that queue: during a fan-out, the replies of the first persons held up the SMS o
 rest. `GroupCommit.run(item)` instead applies every item waiting at that moment in one
 transaction, in one call (set-based, in arrival order), and returns each caller its own
 result once that transaction is committed, as a transaction of its own would have.
+
+Under load it waits `linger` seconds before taking the next batch, as PostgreSQL's
+`commit_delay` does: a transaction has a fixed cost (on SQLite about 1.8 ms of CPU for a
+batch of SMS replies, against some 90 µs per reply in it), and the replies whose
+requests are being read while a commit runs would otherwise make a small batch of their
+own. "Under load" is when the batch before held more than one item: a reply that comes
+alone is committed at once.
 """
 
 from __future__ import annotations
@@ -32,10 +39,13 @@ class GroupCommit(Generic[T, R]):
         apply: Callable[[AsyncConnection, list[T]], Awaitable[list[R]]],
         *,
         max_batch: int = 200,
+        linger: float = 0.0,
     ) -> None:
         self._db = db
         self._apply = apply
         self._max_batch = max_batch
+        self._linger = linger
+        self._loaded = False  # the last batch held more than one item
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._committing: asyncio.Task[None] | None = None
 
@@ -52,8 +62,11 @@ class GroupCommit(Generic[T, R]):
 
     async def _commit_waiting(self) -> None:
         while self._waiting:
+            if self._linger and self._loaded and len(self._waiting) < self._max_batch:
+                await asyncio.sleep(self._linger)
             batch = self._waiting[: self._max_batch]
             del self._waiting[: self._max_batch]
+            self._loaded = len(batch) > 1
             try:
                 await self._commit(batch)
             except BaseException as error:  # cancelled at shutdown: nobody waits forever

@@ -60,3 +60,36 @@ async def test_a_result_is_returned_only_once_it_is_committed(db: Database) -> N
     commits = GroupCommit(db, Recorder().apply)
     assert await commits.run(1) == 10
     assert await _stored(db) == ["item 1"], "visible to another connection: committed"
+
+
+class Batches(Recorder):
+    """A Recorder that also keeps each batch as it was applied."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[int]] = []
+
+    async def apply(self, conn: AsyncConnection, items: list[int]) -> list[int]:
+        self.batches.append(list(items))
+        return await super().apply(conn, items)
+
+
+async def _later(commits: GroupCommit[int, int], item: int, after: float) -> int:
+    await asyncio.sleep(after)
+    return await commits.run(item)
+
+
+async def test_under_load_a_batch_waits_for_the_items_close_behind(db: Database) -> None:
+    recorder = Batches()
+    commits = GroupCommit(db, recorder.apply, linger=0.2)
+    await asyncio.gather(*(commits.run(n) for n in (1, 2, 3)))  # a burst: now under load
+    await asyncio.gather(commits.run(4), _later(commits, 5, 0.05))
+    assert recorder.batches == [[1, 2, 3], [4, 5]]
+
+
+async def test_an_item_that_comes_alone_is_committed_at_once(db: Database) -> None:
+    recorder = Batches()
+    commits = GroupCommit(db, recorder.apply, linger=0.2)
+    await commits.run(1)
+    await asyncio.gather(commits.run(2), _later(commits, 3, 0.05))
+    assert recorder.batches == [[1], [2], [3]], "a lone reply waited for company"
