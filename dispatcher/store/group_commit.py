@@ -61,19 +61,20 @@ class GroupCommit(Generic[T, R]):
         return await done
 
     async def _commit_waiting(self) -> None:
-        while self._waiting:
-            if self._linger and self._loaded and len(self._waiting) < self._max_batch:
-                await asyncio.sleep(self._linger)
-            batch = self._waiting[: self._max_batch]
-            del self._waiting[: self._max_batch]
-            self._loaded = len(batch) > 1
-            try:
+        batch: list[tuple[T, asyncio.Future[R]]] = []
+        try:
+            while self._waiting:
+                if self._linger and self._loaded and len(self._waiting) < self._max_batch:
+                    await asyncio.sleep(self._linger)
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+                self._loaded = len(batch) > 1
                 await self._commit(batch)
-            except BaseException as error:  # cancelled at shutdown: nobody waits forever
-                for _, done in batch + self._waiting:
-                    if not done.done():
-                        done.set_exception(error)
-                raise
+        except BaseException as error:  # cancelled at shutdown: nobody waits forever
+            for _, done in batch + self._waiting:
+                if not done.done():
+                    done.set_exception(error)
+            raise
 
     async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:

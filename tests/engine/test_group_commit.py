@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -93,3 +94,17 @@ async def test_an_item_that_comes_alone_is_committed_at_once(db: Database) -> No
     await commits.run(1)
     await asyncio.gather(commits.run(2), _later(commits, 3, 0.05))
     assert recorder.batches == [[1], [2], [3]], "a lone reply waited for company"
+
+
+async def test_callers_waiting_out_the_linger_are_not_left_waiting_at_shutdown(
+    db: Database,
+) -> None:
+    commits = GroupCommit(db, Batches().apply, linger=5.0)
+    await asyncio.gather(*(commits.run(n) for n in (1, 2)))  # under load: the next waits
+    waiting = asyncio.ensure_future(commits.run(3))
+    await asyncio.sleep(0.05)
+    for task in asyncio.all_tasks():
+        if task.get_coro().__qualname__ == "GroupCommit._commit_waiting":  # type: ignore[union-attr]
+            task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(waiting, 1.0)
