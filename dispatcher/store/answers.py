@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.model import Level
 from dispatcher.policy import GridAnswer, policy_from_data
-from dispatcher.store.chains import end_answered, lock_chains, lock_warnings
+from dispatcher.store.chains import add_events, end_answered, lock_chains, lock_warnings
 from dispatcher.store.intake import audit_row
 from dispatcher.store.outbox import event_row
 from dispatcher.store.reports import OPEN_STATES, summoned_about_silent
@@ -44,7 +44,6 @@ from dispatcher.store.schema import (
     answers,
     audit,
     escalations,
-    outbox,
     recipients,
     summons,
     tasks,
@@ -250,7 +249,6 @@ _ANSWERED = (
     .values(state="answered", answered_at=bindparam("closed_at"))
 )
 _INSERT_ANSWERS = insert(answers)
-_INSERT_EVENTS = insert(outbox)
 _INSERT_AUDIT = insert(audit)
 
 
@@ -391,7 +389,7 @@ async def _close(
             [{"closed_id": e.recipient_id, "closed_at": claims[e.claim].at} for e in closing],
         )
         ended = await end_answered(conn, ids, max(claim.at for claim in claims))
-        await conn.execute(_INSERT_EVENTS, [_event(claims[e.claim], chains, e) for e in closing])
+        await add_events(conn, [_event(claims[e.claim], chains, e) for e in closing])
         await conn.execute(
             _INSERT_AUDIT,
             [

@@ -12,12 +12,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
 import pytest
 from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from dispatcher.store.db import Database
@@ -128,9 +128,11 @@ async def test_begin_travels_with_the_first_statement_and_nothing_resets_after(
 
 
 async def test_the_write_lock_is_held_from_the_first_statement_to_the_commit(
-    db: Database, tmp_path: Path
+    db: Database,
 ) -> None:
-    other = sqlite3.connect(tmp_path / "store.db", timeout=0, isolation_level=None)
+    path = make_url(db.url).database
+    assert path is not None
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
     try:
         async with db.writer.begin() as conn:
             await conn.execute(insert(dead_letters), [_letter("a")])
