@@ -89,10 +89,11 @@ def open_database(url: str) -> Database:
     # first come first served, instead of meeting at SQLite's lock, where the busy handler
     # sleeps in steps of up to 100 ms between tries. Under load those sleeps, not the work,
     # were most of a warning's wait (and the pool's 30 s timeout is the busy timeout's).
-    # aiosqlite, with one trip to its thread per statement instead of four (sqlite_driver).
-    driver: dict[str, Any] = (
-        {"module": one_trip_dbapi()} if parsed.get_driver_name() == "aiosqlite" else {}
-    )
+    # aiosqlite, with one trip to its thread per statement instead of four, and none for
+    # a statement inside a write transaction (sqlite_driver).
+    on_aiosqlite = parsed.get_driver_name() == "aiosqlite"
+    writes: dict[str, Any] = {"module": one_trip_dbapi(in_loop=True)} if on_aiosqlite else {}
+    reads: dict[str, Any] = {"module": one_trip_dbapi()} if on_aiosqlite else {}
     # No rollback when a connection goes back to the pool: the driver runs in autocommit
     # (we issue BEGIN, below) and SQLAlchemy's Connection ends its own transaction when it
     # closes, so that rollback never had anything to undo, and cost a trip to SQLite's
@@ -105,7 +106,7 @@ def open_database(url: str) -> Database:
         max_overflow=0,
         pool_reset_on_return=None,
         json_serializer=_json_serializer,
-        **driver,
+        **writes,
     )
     reader = create_async_engine(
         url,
@@ -113,7 +114,7 @@ def open_database(url: str) -> Database:
         hide_parameters=True,
         pool_reset_on_return=None,
         json_serializer=_json_serializer,
-        **driver,
+        **reads,
     )
     _configure_sqlite(writer, begin="BEGIN IMMEDIATE")
     _configure_sqlite(reader, begin="BEGIN")

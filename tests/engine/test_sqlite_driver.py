@@ -1,15 +1,18 @@
-"""The SQLite driver: what the store reads back through it, and one trip per statement.
+"""The SQLite driver: what the store reads back through it, and its trips to SQLite's thread.
 
 `open_database` gives SQLite engines whose cursor runs a whole statement in one trip to
-aiosqlite's thread (dispatcher/store/sqlite_driver.py). These check what SQLAlchemy and
-the store rely on of a DBAPI cursor (rows, row counts, generated ids, RETURNING, errors
-that leave the connection usable), and that the service's engines take one trip a
-statement, which is what the benchmark's answers and fan-out figures stand on.
+aiosqlite's thread, and the writer's runs a statement inside a write transaction on the
+event loop's thread with no trip (dispatcher/store/sqlite_driver.py). These check what
+SQLAlchemy and the store rely on of a DBAPI cursor (rows, row counts, generated ids,
+RETURNING, errors that leave the connection usable) on both paths, that what may wait
+(BEGIN IMMEDIATE, COMMIT) still travels, and the trips a transaction takes, which is
+what the benchmark's answers and fan-out figures stand on.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,9 +22,11 @@ import pytest
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.store.db import Database
 from dispatcher.store.schema import callback_receipts, dead_letters
+from dispatcher.store.sqlite_driver import IN_LOOP_MAX_ROWS
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
@@ -99,19 +104,18 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
     return lambda: count
 
 
-async def test_a_statement_is_one_trip_to_the_sqlite_thread(
+async def test_a_read_is_one_trip_to_the_sqlite_thread(
     db: Database, trips: Callable[[], int]
 ) -> None:
-    async with db.writer.connect() as conn:
-        await conn.execute(text("SELECT 1"))  # the connection is open before counting
+    async with db.reader.connect() as conn:
+        await conn.execute(text("SELECT 1"))  # the transaction has begun before counting
         before = trips()
         await conn.execute(select(dead_letters.c.reason).where(dead_letters.c.size > 0))
-        await conn.execute(insert(dead_letters), [_letter(r) for r in "xyz"])
+        await conn.execute(select(func.count()).select_from(callback_receipts))
         assert trips() - before == 2, "two statements (aiosqlite's own adapter: 7)"
-        await conn.rollback()
 
 
-async def test_begin_travels_with_the_first_statement_and_nothing_resets_after(
+async def test_a_write_transaction_travels_for_begin_and_commit_alone(
     db: Database, trips: Callable[[], int]
 ) -> None:
     async with db.writer.begin() as conn:
@@ -120,11 +124,78 @@ async def test_begin_travels_with_the_first_statement_and_nothing_resets_after(
     async with db.writer.begin() as conn:
         await conn.execute(insert(dead_letters), [_letter("a")])
         await conn.execute(select(dead_letters.c.reason))
-    assert trips() - before == 3, "BEGIN with the first statement, the second, COMMIT"
+        await conn.execute(update(dead_letters).values(size=1))
+    assert trips() - before == 2, "BEGIN with the first statement, then COMMIT (was 4)"
     before = trips()
     async with db.writer.begin():
         pass
     assert trips() == before, "a transaction that ran nothing took a trip"
+
+
+async def _statement_threads(conn: AsyncConnection) -> list[tuple[str, bool]]:
+    """From now on, each statement SQLite runs on `conn`'s connection, and whether it ran
+    on this (the event loop's) thread. SQLite calls the trace where the statement runs."""
+    raw = await conn.get_raw_connection()
+    sqlite: sqlite3.Connection = raw.driver_connection._conn  # type: ignore[union-attr]
+    loop_thread = threading.get_ident()
+    seen: list[tuple[str, bool]] = []
+    sqlite.set_trace_callback(
+        lambda sql: seen.append((sql.split()[0].upper(), threading.get_ident() == loop_thread))
+    )
+    return seen
+
+
+async def test_a_write_transaction_runs_on_the_loop_only_what_cannot_wait(db: Database) -> None:
+    async with db.writer.connect() as conn:
+        seen = await _statement_threads(conn)
+        async with conn.begin():
+            await conn.execute(insert(dead_letters), [_letter("a")])
+            await conn.execute(select(dead_letters.c.reason))
+            await conn.execute(insert(dead_letters), [_letter("b"), _letter("c")])
+            big = [_letter(str(n)) for n in range(IN_LOOP_MAX_ROWS + 1)]
+            await conn.execute(insert(dead_letters), big)
+        raw = await conn.get_raw_connection()
+        raw.driver_connection._conn.set_trace_callback(None)  # type: ignore[union-attr]
+    # executemany traces each row's INSERT; what matters is where each kind ran.
+    ran = [
+        (verb, here) for n, (verb, here) in enumerate(seen) if n == 0 or seen[n - 1] != (verb, here)
+    ]
+    assert ran == [
+        ("BEGIN", False),  # may wait for the write lock: on SQLite's thread
+        ("INSERT", False),  # travels with BEGIN
+        ("SELECT", True),
+        ("INSERT", True),  # a small executemany
+        ("INSERT", False),  # a large one travels
+        ("COMMIT", False),  # the fsync travels
+    ]
+
+
+async def test_reads_always_travel(db: Database) -> None:
+    async with db.reader.connect() as conn:
+        seen = await _statement_threads(conn)
+        await conn.execute(select(dead_letters.c.reason))
+        await conn.execute(select(func.count()).select_from(dead_letters))
+        await conn.rollback()
+    assert all(not here for _, here in seen), seen
+
+
+async def test_a_failed_statement_on_the_loop_raises_and_rolls_back(db: Database) -> None:
+    receipt = {"kind": "twilio-sms", "key": "SM2", "seen_at": NOW}
+
+    async def lost() -> None:
+        async with db.writer.begin() as conn:
+            await conn.execute(insert(callback_receipts), [receipt])  # travels with BEGIN
+            await conn.execute(insert(dead_letters).values(_letter("lost")))  # on the loop
+            await conn.execute(insert(callback_receipts), [receipt])  # on the loop: fails
+
+    with pytest.raises(IntegrityError):
+        await lost()
+    async with db.writer.begin() as conn:
+        await conn.execute(insert(callback_receipts), [receipt])
+        await conn.execute(insert(dead_letters).values(_letter("kept")))
+    async with db.reader.connect() as conn:
+        reasons = list((await conn.execute(select(dead_letters.c.reason))).scalars())
+    assert reasons == ["kept"], "the failed transaction left nothing behind"
 
 
 async def test_the_write_lock_is_held_from_the_first_statement_to_the_commit(
