@@ -64,6 +64,7 @@ log = structlog.get_logger("jiaoying.http.twilio")
 
 INBOUND_SMS_PATH = "/callbacks/twilio/sms"
 SIGNATURE_HEADER = "X-Twilio-Signature"
+FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_REPLAYS = 3
 
 Form = MultiDict[str]
@@ -100,10 +101,14 @@ def _signed(handler: FormHandler) -> Handler:
         settings = request.app[SETTINGS]
         if settings.twilio_auth_token is None:
             return problem(404, "Twilio is not configured here")
+        # Twilio posts urlencoded forms only; `post()` would parse multipart too, and
+        # raise out of its parser on a broken one.
+        if request.content_type != FORM_TYPE:
+            return problem(400, f"Twilio posts an {FORM_TYPE} form")
         try:
             posted = await request.post()
-        except ValueError:  # multipart, which the body limit has read already: never Twilio's
-            return problem(400, "Twilio posts an application/x-www-form-urlencoded form")
+        except ValueError:  # bytes that are not text in the form's charset
+            return problem(400, f"Twilio posts an {FORM_TYPE} form")
         # The validator signs text fields only; a file upload is never Twilio's.
         form: Form = MultiDict((k, v) for k, v in posted.items() if isinstance(v, str))
         signature = request.headers.get(SIGNATURE_HEADER, "")

@@ -427,3 +427,15 @@ async def test_a_multipart_body_is_refused_not_a_server_error(rig: Rig, body: by
         )
         assert response.status == 400, (path, await response.text())
     assert await rig.jiaoying.rows("select id from answers") == before
+
+
+async def test_a_form_that_is_not_utf8_text_is_refused_not_a_server_error(rig: Rig) -> None:
+    await rig.jiaoying.post(RED)
+    before = await rig.jiaoying.rows("select id from answers")
+    response = await rig.client.post(
+        "/callbacks/twilio/sms",
+        data=b"Body=1&From=\xff\xfe",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status == 400, await response.text()
+    assert await rig.jiaoying.rows("select id from answers") == before
