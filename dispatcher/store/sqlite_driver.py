@@ -17,7 +17,10 @@ another process may hold for up to the busy timeout), COMMIT (the fsync of
 so it fsyncs), and an executemany of more than `IN_LOOP_MAX_ROWS` rows (a county's
 recipients, whose SQLite time would hold up the loop). Once BEGIN IMMEDIATE has returned,
 the connection holds the write lock, and in WAL mode nothing else it runs waits for
-another connection: the loop is held for SQLite's own few microseconds.
+another connection: the loop is held for SQLite's own time, a few microseconds for most
+statements. The longest is a statement over a whole chain: a county warning's timers at
+ingest, about 0.1 s for 50,000 recipients (measured on SQLite alone), next to the 1.2 s
+that ingest takes before its first SMS.
 
 Everything else (connections, transactions, errors, server-side cursors) is SQLAlchemy's
 and aiosqlite's own. Pass the adapter to `create_async_engine` as `module`.
