@@ -15,6 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
 import aiosqlite
@@ -157,9 +158,7 @@ async def test_a_write_transaction_runs_on_the_loop_only_what_cannot_wait(db: Da
         raw = await conn.get_raw_connection()
         raw.driver_connection._conn.set_trace_callback(None)  # type: ignore[union-attr]
     # executemany traces each row's INSERT; what matters is where each kind ran.
-    ran = [
-        (verb, here) for n, (verb, here) in enumerate(seen) if n == 0 or seen[n - 1] != (verb, here)
-    ]
+    ran = [step for step, _ in groupby(seen)]
     assert ran == [
         ("BEGIN", False),  # may wait for the write lock: on SQLite's thread
         ("INSERT", False),  # travels with BEGIN
