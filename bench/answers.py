@@ -3,8 +3,10 @@
 Each is a real Twilio inbound-SMS webhook, form-encoded and signed with the auth token
 (`RequestValidator.compute_signature` over jiaoying's public URL), from the person's own
 number. The service verifies it, finds the person's open warning and records the answer;
-every answer must be in the store at the end. The baseline posts the very same requests
-to a trivial aiohttp handler in the stand-in process (the median of three rounds).
+every answer must be in the store at the end. One round lasts under two seconds, so the
+service's rate is the median of three rounds, each from persons of its own (every reply
+is a first answer, none a replay). The baseline posts the first round's very requests to
+a trivial aiohttp handler in the stand-in process, also the median of three rounds.
 
 Two figures help read the ratio. Below the answers: the same route with nothing to
 record, as many replies from numbers nobody in the roster owns, each still verified, its
@@ -31,14 +33,14 @@ from bench.world import SMS_ONLY, county, county_warning, policy
 from dispatcher.http.twilio_callbacks import INBOUND_SMS_PATH
 
 CONCURRENCY = 50
-BASELINE_ROUNDS = 3
+ROUNDS = 3
 
 
 @dataclass
 class AnswersResult:
-    answers: int
-    recorded: int
-    refused: int  # replies other than 200
+    answers: int  # replies in one round
+    recorded: int  # answers in the store after every round
+    refused: int  # replies other than 200, in every round
     per_second: float
     baseline_per_second: float
     unowned_per_second: float  # the same route, replies from numbers nobody owns
@@ -58,16 +60,29 @@ class AnswersResult:
 
 
 async def _median_rate(url: str, replies: list[Prepared]) -> float:
-    """The median rate of `BASELINE_ROUNDS` rounds of `replies` to a stand-in handler,
-    which stores nothing (the same request twice is the same work): one round lasts under
-    half a second, and a single one moved by a quarter from run to run."""
+    """The median rate of `ROUNDS` rounds of `replies` to a stand-in handler, which stores
+    nothing (the same request twice is the same work): one round lasts under half a
+    second, and a single one moved by a quarter from run to run."""
     rates = []
-    for _ in range(BASELINE_ROUNDS):
+    for _ in range(ROUNDS):
         result = await post_all(url, replies, CONCURRENCY)
         if result.statuses[200] != result.count:
             raise RuntimeError(f"{url} refused replies: {dict(result.statuses)}")
         rates.append(result.per_second())
     return statistics.median(rates)
+
+
+def _split(items: list[str], size: int) -> list[list[str]]:
+    """The first `ROUNDS` × `size` of `items`, in `ROUNDS` groups of `size`."""
+    return [items[n * size : (n + 1) * size] for n in range(ROUNDS)]
+
+
+async def _rounds(url: str, rounds: list[list[Prepared]]) -> tuple[float, int]:
+    """Post each round in turn to the service: the median rate, and how many replies got
+    another status than 200 in all."""
+    results = [await post_all(url, replies, CONCURRENCY) for replies in rounds]
+    refused = sum(result.count - result.statuses[200] for result in results)
+    return statistics.median(result.per_second() for result in results), refused
 
 
 def signed_replies(
@@ -104,7 +119,7 @@ def signed_replies(
 async def run_answers(
     standin: StandIn, workdir: Path, persons: int, *, profile: Path | None = None
 ) -> AnswersResult:
-    roster = county(workdir / "roster", persons)
+    roster = county(workdir / "roster", persons * ROUNDS)
     config = ServiceConfig(
         workdir=workdir,
         roster=roster.directory,
@@ -118,31 +133,38 @@ async def run_answers(
         )
 
         async def all_notified() -> bool:
-            return (await standin_count(http, standin.url)).sent >= persons
+            return (await standin_count(http, standin.url)).sent >= persons * ROUNDS
 
-        await until(all_notified, within=120 + persons / 50, what="every person's SMS")
+        await until(all_notified, within=120 + persons * ROUNDS / 50, what="every person's SMS")
         url = f"{service.url}{INBOUND_SMS_PATH}"
+        token = standin.auth_token
         phones = list(roster.grid_phones)
-        replies = signed_replies(url, standin.auth_token, phones)
-        measured = await post_all(url, replies, CONCURRENCY)
+        rounds = [
+            signed_replies(url, token, group, first_sid=n * persons)
+            for n, group in enumerate(_split(phones, persons))
+        ]
+        per_second, refused = await _rounds(url, rounds)
         recorded = scalar(
             service.db_path, "SELECT count(*) FROM answers WHERE warning_id = ?", warning_id
         )
-        strangers = [f"+8617{n:09d}" for n in range(persons)]  # not in the roster
-        unowned = await post_all(
+        # Numbers nobody in the roster owns; MessageSids after the persons' own.
+        strangers = [f"+8617{n:09d}" for n in range(persons * ROUNDS)]
+        unowned, _ = await _rounds(
             url,
-            signed_replies(url, standin.auth_token, strangers, first_sid=persons),
-            CONCURRENCY,
+            [
+                signed_replies(url, token, group, first_sid=(ROUNDS + n) * persons)
+                for n, group in enumerate(_split(strangers, persons))
+            ],
         )
-    baseline = await _median_rate(f"{standin.url}/baseline/sms", replies)
+    baseline = await _median_rate(f"{standin.url}/baseline/sms", rounds[0])
     signed_url = f"{standin.url}/baseline/signed"
-    signed = await _median_rate(signed_url, signed_replies(signed_url, standin.auth_token, phones))
+    signed = await _median_rate(signed_url, signed_replies(signed_url, token, phones[:persons]))
     return AnswersResult(
         answers=persons,
         recorded=recorded,
-        refused=measured.count - measured.statuses[200],
-        per_second=measured.per_second(),
+        refused=refused,
+        per_second=per_second,
         baseline_per_second=baseline,
-        unowned_per_second=unowned.per_second(),
+        unowned_per_second=unowned,
         signed_per_second=signed,
     )

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.answers import AnswersResult
+from bench.answers import ROUNDS, AnswersResult
 from bench.fanout import FanoutResult
 from bench.latency import LatencyResult
 from bench.stores import StoresResult
@@ -98,7 +98,8 @@ def table(results: Results) -> str:
     if results.answers is not None:
         ans = results.answers
         rows.append(
-            f"| Answers, signed SMS replies ({ans.answers:,}; {ans.recorded:,} recorded) "
+            f"| Answers, signed SMS replies (median of {ROUNDS} rounds of {ans.answers:,}; "
+            f"{ans.recorded:,} recorded) "
             f"| {ans.per_second:,.0f} /s | {ans.baseline_per_second:,.0f} /s "
             f"| {ans.ratio:.2f} | ≥ {ANSWERS_TARGET} | {_yes(ans.ratio >= ANSWERS_TARGET)} |"
         )
@@ -108,7 +109,7 @@ def table(results: Results) -> str:
             f"| {ans.baseline_per_second:,.0f} /s | {ans.signed_ratio:.2f} | | |"
         )
         rows.append(
-            f"| The same route, {ans.answers:,} replies from numbers nobody owns (its floor) "
+            f"| The same route, replies from numbers nobody owns (its floor, the same rounds) "
             f"| {ans.unowned_per_second:,.0f} /s | {ans.baseline_per_second:,.0f} /s "
             f"| {ans.unowned_ratio:.2f} | | |"
         )
