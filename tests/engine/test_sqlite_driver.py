@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.store.db import Database
 from dispatcher.store.schema import callback_receipts, dead_letters
-from dispatcher.store.sqlite_driver import IN_LOOP_MAX_ROWS
+from dispatcher.store.sqlite_driver import IN_LOOP_MAX_VALUES
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
@@ -153,7 +153,7 @@ async def test_a_write_transaction_runs_on_the_loop_only_what_cannot_wait(db: Da
             await conn.execute(insert(dead_letters), [_letter("a")])
             await conn.execute(select(dead_letters.c.reason))
             await conn.execute(insert(dead_letters), [_letter("b"), _letter("c")])
-            big = [_letter(str(n)) for n in range(IN_LOOP_MAX_ROWS + 1)]
+            big = [_letter(str(n)) for n in range(IN_LOOP_MAX_VALUES // len(_letter("")) + 1)]
             await conn.execute(insert(dead_letters), big)
         raw = await conn.get_raw_connection()
         raw.driver_connection._conn.set_trace_callback(None)  # type: ignore[union-attr]
@@ -164,7 +164,7 @@ async def test_a_write_transaction_runs_on_the_loop_only_what_cannot_wait(db: Da
         ("INSERT", False),  # travels with BEGIN
         ("SELECT", True),
         ("INSERT", True),  # a small executemany
-        ("INSERT", False),  # a large one travels
+        ("INSERT", False),  # one binding more values travels
         ("COMMIT", False),  # the fsync travels
     ]
 
