@@ -59,17 +59,14 @@ class AnswersResult:
         return self.per_second / self.baseline_per_second
 
 
-async def _median_rate(url: str, replies: list[Prepared]) -> float:
-    """The median rate of `ROUNDS` rounds of `replies` to a stand-in handler, which stores
-    nothing (the same request twice is the same work): one round lasts under half a
-    second, and a single one moved by a quarter from run to run."""
-    rates = []
-    for _ in range(ROUNDS):
-        result = await post_all(url, replies, CONCURRENCY)
-        if result.statuses[200] != result.count:
-            raise RuntimeError(f"{url} refused replies: {dict(result.statuses)}")
-        rates.append(result.per_second())
-    return statistics.median(rates)
+async def _standin_rate(url: str, replies: list[Prepared]) -> float:
+    """The median rate of `ROUNDS` rounds of the same `replies` to a stand-in handler,
+    which stores nothing (the same request twice is the same work): one round lasts under
+    half a second, and a single one moved by a quarter from run to run."""
+    rate, refused = await _rounds(url, [replies] * ROUNDS)
+    if refused:
+        raise RuntimeError(f"{url} refused {refused} replies")
+    return rate
 
 
 def _split(items: list[str], size: int) -> list[list[str]]:
@@ -156,9 +153,9 @@ async def run_answers(
                 for n, group in enumerate(_split(strangers, persons))
             ],
         )
-    baseline = await _median_rate(f"{standin.url}/baseline/sms", rounds[0])
+    baseline = await _standin_rate(f"{standin.url}/baseline/sms", rounds[0])
     signed_url = f"{standin.url}/baseline/signed"
-    signed = await _median_rate(signed_url, signed_replies(signed_url, token, phones[:persons]))
+    signed = await _standin_rate(signed_url, signed_replies(signed_url, token, phones[:persons]))
     return AnswersResult(
         answers=persons,
         recorded=recorded,

@@ -65,6 +65,7 @@ log = structlog.get_logger("jiaoying.http.twilio")
 INBOUND_SMS_PATH = "/callbacks/twilio/sms"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 FORM_TYPE = "application/x-www-form-urlencoded"
+NOT_A_FORM = f"Twilio posts an {FORM_TYPE} form"
 MAX_REPLAYS = 3
 
 Form = MultiDict[str]
@@ -104,11 +105,11 @@ def _signed(handler: FormHandler) -> Handler:
         # Twilio posts urlencoded forms only; `post()` would parse multipart too, and
         # raise out of its parser on a broken one.
         if request.content_type != FORM_TYPE:
-            return problem(400, f"Twilio posts an {FORM_TYPE} form")
+            return problem(400, NOT_A_FORM)
         try:
             posted = await request.post()
         except ValueError:  # bytes that are not text in the form's charset
-            return problem(400, f"Twilio posts an {FORM_TYPE} form")
+            return problem(400, NOT_A_FORM)
         # The validator signs text fields only; a file upload is never Twilio's.
         form: Form = MultiDict((k, v) for k, v in posted.items() if isinstance(v, str))
         signature = request.headers.get(SIGNATURE_HEADER, "")

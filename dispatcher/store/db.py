@@ -90,7 +90,7 @@ def open_database(url: str) -> Database:
     # sleeps in steps of up to 100 ms between tries. Under load those sleeps, not the work,
     # were most of a warning's wait (and the pool's 30 s timeout is the busy timeout's).
     # aiosqlite, with one trip to its thread per statement instead of four, and none for
-    # a statement inside a write transaction (sqlite_driver).
+    # a small statement inside a write transaction (sqlite_driver).
     on_aiosqlite = parsed.get_driver_name() == "aiosqlite"
     writes: dict[str, Any] = {"module": one_trip_dbapi(in_loop=True)} if on_aiosqlite else {}
     reads: dict[str, Any] = {"module": one_trip_dbapi()} if on_aiosqlite else {}

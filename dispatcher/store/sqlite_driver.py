@@ -26,7 +26,7 @@ wait, or takes SQLite long, still travels:
   of a scheduler's claim of a hundred sends takes SQLite about 2.2 ms. With every
   statement of a write transaction on the loop's thread, the benchmark's timers (the
   loop sending 1,667 SMS a second) came out at p99 0.9–1.3 s over five runs, against
-  0.96 s before and with this bound. A trickled answer's statements bind a handful of
+  0.96 s before and with this bound (one run each). A trickled answer's statements bind a handful of
   values each, and take SQLite a few microseconds.
 The longest statement left on the loop is one over a whole chain with few values: a
 county warning's timers at ingest, about 0.1 s for 50,000 recipients (measured on SQLite
@@ -72,8 +72,9 @@ def _run(
     many: bool,
     begin: str | None,
 ) -> _Outcome:
-    """On aiosqlite's thread: the transaction's BEGIN if it is still to be issued, then the
-    whole statement, its rows fetched, its cursor closed."""
+    """On aiosqlite's thread (or the loop's, see `runs_in_loop`): the transaction's BEGIN
+    if it is still to be issued, then the whole statement, its rows fetched, its cursor
+    closed."""
     cursor = connection.cursor()
     try:
         if begin is not None:
@@ -104,8 +105,8 @@ async def _arrived() -> None:
 
 
 class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
-    """A client-side cursor that never holds an aiosqlite cursor: each statement is one
-    trip, and what the statement left is kept here."""
+    """A client-side cursor that never holds an aiosqlite cursor: each statement is at
+    most one trip, and what the statement left is kept here."""
 
     __slots__ = ("_description", "_lastrowid", "_rowcount")
 
@@ -238,7 +239,8 @@ class _OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
 
 def one_trip_dbapi(*, in_loop: bool = False) -> AsyncAdapt_aiosqlite_dbapi:
     """The aiosqlite DBAPI adapter whose cursors take at most one trip per statement;
-    with `in_loop`, none inside a transaction (see the module's note). `in_loop` is for
+    with `in_loop`, none for a small statement inside a transaction (see the module's
+    note). `in_loop` is for
     an engine whose transactions begin with BEGIN IMMEDIATE: a deferred BEGIN takes the
     write lock at the first write, which may wait, and must not on the loop's thread."""
     return _OneTripDbapi(in_loop=in_loop)

@@ -146,7 +146,7 @@ async def _statement_threads(conn: AsyncConnection) -> list[tuple[str, bool]]:
     return seen
 
 
-async def test_a_write_transaction_runs_on_the_loop_only_what_cannot_wait(db: Database) -> None:
+async def test_a_write_transaction_runs_its_small_statements_on_the_loop(db: Database) -> None:
     async with db.writer.connect() as conn:
         seen = await _statement_threads(conn)
         async with conn.begin():
