@@ -3,11 +3,11 @@
 Send results arrive one by one from many tasks; writing each in its own transaction
 would make SQLite's single writer the bottleneck of a fan-out. The writer writes what
 has gathered while the batch before it was being written: under load, batches grow by
-themselves, and a lone result is written at once. (It used to wait 20 ms for more. A
-send keeps its place in the sender's window until its result is committed, so the wait
-filled a fan-out's window with finished sends: without it, a 20,000-person fan-out
-sends 15-25 % more SMS a second.) A send that failed for good wakes its recipient's
-chain at once, so the machine can escalate an unreachable person now.
+themselves, and a lone result is written at once. It does not wait for more: a send
+keeps its place in the sender's window until its result is committed, and a wait of
+20 ms filled a fan-out's window with finished sends (15-25 % fewer SMS a second at
+20,000 persons). A send that failed for good wakes its recipient's chain at once, so
+the machine can escalate an unreachable person now.
 
 Store trouble (a lost connection, a locked file) is waited out, with backoff: a result not
 written leaves its send claimed, and a claim held by a live process is never resent nor

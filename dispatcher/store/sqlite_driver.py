@@ -23,10 +23,9 @@ wait, or takes SQLite long, still travels:
 - a statement that binds more than `IN_LOOP_MAX_VALUES` values (an executemany's rows
   times their columns). SQLite's time grows with the rows a statement writes or looks
   up, and on aiosqlite's thread it runs beside the loop, on the other core. The INSERT
-  of a scheduler's claim of a hundred sends takes SQLite about 2.2 ms. With every
-  statement of a write transaction on the loop's thread, the benchmark's timers (the
-  loop sending 1,667 SMS a second) came out at p99 0.9–1.3 s over five runs, against
-  0.96 s before and with this bound (one run each). A trickled answer's statements bind a handful of
+  of a scheduler's claim of a hundred sends takes SQLite about 2.2 ms: run on the loop,
+  such statements delayed the sends the loop makes (the benchmark's timers missed their
+  p99 of 1 s without this bound). A trickled answer's statements bind a handful of
   values each, and take SQLite a few microseconds.
 The longest statement left on the loop is one over a whole chain with few values: a
 county warning's timers at ingest, about 0.1 s for 50,000 recipients (measured on SQLite
@@ -240,7 +239,7 @@ class _OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
 def one_trip_dbapi(*, in_loop: bool = False) -> AsyncAdapt_aiosqlite_dbapi:
     """The aiosqlite DBAPI adapter whose cursors take at most one trip per statement;
     with `in_loop`, none for a small statement inside a transaction (see the module's
-    note). `in_loop` is for
-    an engine whose transactions begin with BEGIN IMMEDIATE: a deferred BEGIN takes the
-    write lock at the first write, which may wait, and must not on the loop's thread."""
+    note). `in_loop` is for an engine whose transactions begin with BEGIN IMMEDIATE: a
+    deferred BEGIN takes the write lock at the first write, which may wait, and must not
+    on the loop's thread."""
     return _OneTripDbapi(in_loop=in_loop)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
@@ -133,9 +134,10 @@ async def test_a_write_transaction_travels_for_begin_and_commit_alone(
     assert trips() == before, "a transaction that ran nothing took a trip"
 
 
-async def _statement_threads(conn: AsyncConnection) -> list[tuple[str, bool]]:
-    """From now on, each statement SQLite runs on `conn`'s connection, and whether it ran
-    on this (the event loop's) thread. SQLite calls the trace where the statement runs."""
+@asynccontextmanager
+async def _statement_threads(conn: AsyncConnection) -> AsyncIterator[list[tuple[str, bool]]]:
+    """Within the block, each statement SQLite runs on `conn`'s connection, and whether it
+    ran on this (the event loop's) thread. SQLite calls the trace where the statement runs."""
     raw = await conn.get_raw_connection()
     sqlite: sqlite3.Connection = raw.driver_connection._conn  # type: ignore[union-attr]
     loop_thread = threading.get_ident()
@@ -143,20 +145,19 @@ async def _statement_threads(conn: AsyncConnection) -> list[tuple[str, bool]]:
     sqlite.set_trace_callback(
         lambda sql: seen.append((sql.split()[0].upper(), threading.get_ident() == loop_thread))
     )
-    return seen
+    try:
+        yield seen
+    finally:
+        sqlite.set_trace_callback(None)
 
 
 async def test_a_write_transaction_runs_its_small_statements_on_the_loop(db: Database) -> None:
-    async with db.writer.connect() as conn:
-        seen = await _statement_threads(conn)
-        async with conn.begin():
-            await conn.execute(insert(dead_letters), [_letter("a")])
-            await conn.execute(select(dead_letters.c.reason))
-            await conn.execute(insert(dead_letters), [_letter("b"), _letter("c")])
-            big = [_letter(str(n)) for n in range(IN_LOOP_MAX_VALUES // len(_letter("")) + 1)]
-            await conn.execute(insert(dead_letters), big)
-        raw = await conn.get_raw_connection()
-        raw.driver_connection._conn.set_trace_callback(None)  # type: ignore[union-attr]
+    async with db.writer.connect() as conn, _statement_threads(conn) as seen, conn.begin():
+        await conn.execute(insert(dead_letters), [_letter("a")])
+        await conn.execute(select(dead_letters.c.reason))
+        await conn.execute(insert(dead_letters), [_letter("b"), _letter("c")])
+        big = [_letter(str(n)) for n in range(IN_LOOP_MAX_VALUES // len(_letter("")) + 1)]
+        await conn.execute(insert(dead_letters), big)
     # executemany traces each row's INSERT; what matters is where each kind ran.
     ran = [step for step, _ in groupby(seen)]
     assert ran == [
@@ -170,11 +171,11 @@ async def test_a_write_transaction_runs_its_small_statements_on_the_loop(db: Dat
 
 
 async def test_reads_always_travel(db: Database) -> None:
-    async with db.reader.connect() as conn:
-        seen = await _statement_threads(conn)
+    async with db.reader.connect() as conn, _statement_threads(conn) as seen:
         await conn.execute(select(dead_letters.c.reason))
         await conn.execute(select(func.count()).select_from(dead_letters))
         await conn.rollback()
+    assert seen, "the trace saw nothing"
     assert all(not here for _, here in seen), seen
 
 
