@@ -34,3 +34,11 @@ class PolicyError(InputError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = tuple(problems)
         super().__init__(f"policy has {len(problems)} problem(s):\n" + "\n".join(problems))
+
+
+class TemplateError(InputError):
+    """Message templates that cannot be used; `problems` lists each as `file: reason`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(f"{len(problems)} template problem(s):\n" + "\n".join(problems))

@@ -41,7 +41,7 @@ from dispatcher.http.status import CLOCK, READER, add_status_routes
 from dispatcher.http.twilio_callbacks import add_twilio_routes
 from dispatcher.http.wechat_callbacks import add_wechat_routes
 from dispatcher.ingest import MAX_BODY, Ingestor
-from dispatcher.links import AnswerLinks
+from dispatcher.links import AnswerLinks, url_length
 from dispatcher.logs import configure_logging
 from dispatcher.maintenance import Maintenance, gauges
 from dispatcher.metrics import Metrics
@@ -189,7 +189,11 @@ def _engine(
         scheduler = Scheduler(
             db,
             rosters,
-            NoticeFactory(Texts(settings.templates_dir), _links(settings), clock),
+            NoticeFactory(
+                Texts(settings.templates_dir, link_length=url_length(settings.public_url)),
+                _links(settings),
+                clock,
+            ),
             sender,
             clock,
             owner=owner,
@@ -330,13 +334,15 @@ async def _settle_heap(app: web.Application) -> None:
 
 
 def run_service(settings: Settings) -> int:
-    """Run until SIGTERM or SIGINT; 0 after a clean shutdown, 2 for a bad roster or policy."""
+    """Run until SIGTERM or SIGINT; 0 after a clean shutdown, 2 for a bad roster, policy
+    or SMS template."""
     configure_logging(settings.log_level)
     for notice in settings.startup_notices():
         log.warning(notice)
     try:
         roster = load_roster(settings.roster_dir)
         policy = load_policy(settings.policy)
+        Texts(settings.templates_dir, link_length=url_length(settings.public_url))
         asyncio.run(_check_schema(settings))
     except (InputError, migrate.SchemaMismatch) as error:
         log.error("cannot start", problem=str(error))
