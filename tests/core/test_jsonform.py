@@ -314,12 +314,6 @@ REJECTIONS = [
         id="boolean lat",
     ),
     pytest.param(
-        [((*I0, "level"), DELETE), ((*I0, "parameters"), {}), ((*I0, "severity"), "Unknown")],
-        "cannot determine warning level",
-        "infos[0]",
-        id="no level",
-    ),
-    pytest.param(
         [
             (
                 ("infos", 1),
@@ -338,7 +332,7 @@ REJECTIONS = [
     ),
     pytest.param(
         [(("sender",), 1), (("sent",), 2)],
-        "Input should be a valid string (and 1 more problem(s))",
+        "2 problems:\nsender: Input should be a valid string\nsent: Input should be a valid string",
         "sender",
         id="two problems",
     ),
