@@ -33,7 +33,9 @@ class InvalidWarning(InputError):
         if len(problems) == 1:
             return problems[0]
         listed = "\n".join(str(problem) for problem in problems)
-        return cls(
+        # Sound but not to be dispatched only when every problem is of that kind.
+        kind = cls if not all(isinstance(p, NotDispatchable) for p in problems) else NotDispatchable
+        return kind(
             f"{len(problems)} problems:\n{listed}", problems[0].path, problems=tuple(problems)
         )
 

@@ -56,6 +56,7 @@ def test_parse_shows_who_would_be_called_with_masked_numbers(
             str(EXAMPLES / "roster"),
             "--policy",
             str(EXAMPLES / "policy.yaml"),
+            "--json",
         ]
     )
     assert code == 0
@@ -81,7 +82,7 @@ def test_parse_shows_who_would_be_called_with_masked_numbers(
 
 
 def test_parse_of_a_drill_marks_it(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["parse", str(EXAMPLES / "warnings/drill-flash-flood.xml")]) == 0
+    assert main(["parse", str(EXAMPLES / "warnings/drill-flash-flood.xml"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["drill"] is True
 
 
@@ -93,5 +94,5 @@ def test_parse_rejects_bad_input_with_path_and_reason(
     broken.write_text(original.replace("<msgType>Alert</msgType>", ""), encoding="utf-8")
     assert main(["parse", str(broken)]) == 1
     err = capsys.readouterr().err
-    assert "msgType" in err
+    assert "alert: <msgType> is missing" in err
     assert "Traceback" not in err
