@@ -32,6 +32,17 @@ def test_policy_check_summarises_each_level(capsys: pytest.CaptureFixture[str]) 
     assert main(["policy", "check", str(EXAMPLES / "policy.yaml")]) == 0
     out = capsys.readouterr().out
     assert "red: answer within 5m; 0s:voice+sms+wechat, 0s:broadcast" in out
+    assert "default_level: none (a warning that states no level is refused)" in out
+
+
+def test_policy_check_shows_the_default_level(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    shipped = (EXAMPLES / "policy.yaml").read_text(encoding="utf-8")
+    policy.write_text(shipped.replace("# default_level: yellow", "default_level: 黄色"), "utf-8")
+    assert main(["policy", "check", str(policy)]) == 0
+    assert "default_level: yellow (a warning that states no level)" in capsys.readouterr().out
 
 
 def test_policy_check_fails_on_a_bad_policy(

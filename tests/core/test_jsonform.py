@@ -518,3 +518,22 @@ def test_any_value_anywhere_only_ever_raises_invalid_warning(
     path: tuple[str | int, ...], value: object
 ) -> None:
     parses_or_refuses(document((path, value)))
+
+
+def test_every_defect_is_reported_with_its_path_not_only_the_first() -> None:
+    error = refusal(
+        document(
+            (("sent",), "2026-07-20 02:00"),
+            (("status",), "Real"),
+            ((*I0, "urgency"), "Now"),
+            ((*POLYGON, -1), [1.0, 1.0]),
+        )
+    )
+    assert [problem.path for problem in error.problems] == [
+        "sent",
+        "status",
+        "infos[0].urgency",
+        "infos[0].areas[1].polygons[0]",
+    ]
+    assert "polygon is not closed" in error.problems[3].reason
+    assert error.reason.startswith("4 problems:\nsent: ")
