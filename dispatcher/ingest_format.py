@@ -15,6 +15,13 @@ class _Reader(Protocol):
     def __call__(self, body: bytes, *, max_bytes: int = ...) -> Reading: ...
 
 
+SUFFIX_TYPES = {
+    ".xml": "application/cap+xml",
+    ".cap": "application/cap+xml",
+    ".json": "application/json",
+}
+"""The content type a warning file is taken to have by its suffix (`jiaoying parse`, `post`)."""
+
 _READERS: dict[str, _Reader] = {
     "application/cap+xml": read_cap,
     "application/xml": read_cap,

@@ -16,9 +16,8 @@ from typing import Any
 
 from dispatcher.blockers import preview_plan, review
 from dispatcher.cli.parse_text import parse_lines
-from dispatcher.cli.remote import CONTENT_TYPES
 from dispatcher.errors import InvalidWarning
-from dispatcher.ingest_format import read_warning
+from dispatcher.ingest_format import SUFFIX_TYPES, read_warning
 from dispatcher.jsonform import warning_to_data
 from dispatcher.policy import load_policy
 from dispatcher.roster import load_roster
@@ -27,7 +26,7 @@ from dispatcher.settings import settings_or_exit
 
 def parse(args: argparse.Namespace) -> int:
     body = args.file.read_bytes()
-    content_type = args.content_type or CONTENT_TYPES.get(args.file.suffix.lower(), "")
+    content_type = args.content_type or SUFFIX_TYPES.get(args.file.suffix.lower(), "")
     reading = read_warning(body, content_type)
     if reading.warning is None or reading.defects:
         refused = InvalidWarning.of(reading.defects or reading.problems)

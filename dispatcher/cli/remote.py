@@ -24,15 +24,10 @@ from typing import Any
 
 from dispatcher.cli.status_text import status_lines
 from dispatcher.errors import InputError
-from dispatcher.ingest_format import parse_warning
+from dispatcher.ingest_format import SUFFIX_TYPES, parse_warning
 from dispatcher.jsonform import warning_to_data
 from dispatcher.restamp import restamp, restamp_cap, shift_to
 
-CONTENT_TYPES = {
-    ".xml": "application/cap+xml",
-    ".cap": "application/cap+xml",
-    ".json": "application/json",
-}
 DEV_TOKEN = Path("var/dev-token")
 PAGE = 500  # the API's largest page
 _ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104
@@ -139,7 +134,7 @@ def _reason(answer: bytes) -> str:
 
 def post(args: argparse.Namespace) -> int:
     body = args.file.read_bytes()
-    content_type = args.content_type or CONTENT_TYPES.get(args.file.suffix.lower(), "")
+    content_type = args.content_type or SUFFIX_TYPES.get(args.file.suffix.lower(), "")
     if args.restamp or args.shift is not None:
         warning = parse_warning(body, content_type)
         shift = (

@@ -37,6 +37,7 @@ class WarningPage:
     sent: datetime
     expires: datetime | None
     grids: tuple[str, ...]  # the names of the person's grids in this warning
+    summons: bool  # a supervisor's link: `grids` are those of the silent persons
 
 
 async def warning_page(
@@ -72,6 +73,7 @@ async def warning_page(
         sent=row.sent,
         expires=row.expires,
         grids=tuple(roster.grids[code].name if code in roster.grids else code for code in codes),
+        summons=kind == "s",
     )
 
 

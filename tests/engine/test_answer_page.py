@@ -99,3 +99,4 @@ async def test_a_supervisors_page_names_the_grids_of_the_silent_persons(
     assert codes
     for code in codes:
         assert jiaoying.roster.grids[code].name in shown
+    assert "未应答网格" in shown, "a supervisor reads whose grids these are"
