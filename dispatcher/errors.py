@@ -25,7 +25,8 @@ class InvalidWarning(InputError):
         self.reason = reason
         self.path = path
         self.problems = problems or (self,)
-        super().__init__(f"{path}: {reason}" if path else reason)
+        # Several problems: the reason lists each with its own path already.
+        super().__init__(f"{path}: {reason}" if path and not problems else reason)
 
     @classmethod
     def of(cls, problems: Sequence[InvalidWarning]) -> InvalidWarning:
@@ -34,7 +35,8 @@ class InvalidWarning(InputError):
             return problems[0]
         listed = "\n".join(str(problem) for problem in problems)
         # Sound but not to be dispatched only when every problem is of that kind.
-        kind = cls if not all(isinstance(p, NotDispatchable) for p in problems) else NotDispatchable
+        sound = all(isinstance(problem, NotDispatchable) for problem in problems)
+        kind = NotDispatchable if sound else InvalidWarning
         return kind(
             f"{len(problems)} problems:\n{listed}", problems[0].path, problems=tuple(problems)
         )
