@@ -162,10 +162,18 @@ def _invalid(exc: ValidationError) -> InvalidWarning:
             if loc[index] == "parameters" and loc[index + 1] in ("object", "pairs"):
                 del loc[index + 1]
                 break
-        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+        path = "".join(_path_part(part) for part in loc)
         reason = _REASONS.get(error["type"], error["msg"])
         problems.append(InvalidWarning(reason, path.removeprefix(".")))
     return InvalidWarning.of(problems)
+
+
+def _path_part(part: str | int) -> str:
+    if isinstance(part, int):
+        return f"[{part}]"
+    # A producer's unknown field name goes into the reason as it is only when it reads as
+    # a name; anything else (a NUL, a control character) is quoted and escaped.
+    return f".{part}" if part.isidentifier() else f"[{json.dumps(part)}]"
 
 
 def _warning(form: WarningForm, problems: Problems) -> Warning | None:
