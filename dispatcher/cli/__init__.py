@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from dispatcher.cli import local, parse, remote
-from dispatcher.errors import InputError
+from dispatcher.core.errors import InputError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,14 +8,14 @@ import asyncio
 import sys
 from pathlib import Path
 
-from dispatcher.durations import format_duration
-from dispatcher.links import url_length
-from dispatcher.policy import load_policy
-from dispatcher.roster import check_roster, load_roster
-from dispatcher.settings import settings_or_exit
+from dispatcher.core.durations import format_duration
+from dispatcher.core.links import url_length
+from dispatcher.core.policy import load_policy
+from dispatcher.core.roster import check_roster, load_roster
+from dispatcher.engine.texts import PUBLIC_URL_BOUND, template_problems
+from dispatcher.runtime.settings import settings_or_exit
 from dispatcher.store import migrate
 from dispatcher.store.db import open_database
-from dispatcher.texts import PUBLIC_URL_BOUND, template_problems
 
 
 def serve(args: argparse.Namespace) -> int:

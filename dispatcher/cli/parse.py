@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dispatcher.blockers import preview_plan, review
 from dispatcher.cli.parse_text import parse_lines
-from dispatcher.errors import InvalidWarning
-from dispatcher.ingest_format import SUFFIX_TYPES, read_warning
-from dispatcher.jsonform import warning_to_data
-from dispatcher.policy import load_policy
-from dispatcher.roster import load_roster
-from dispatcher.settings import settings_or_exit
+from dispatcher.core.blockers import preview_plan, review
+from dispatcher.core.content_type import SUFFIX_TYPES, read_warning
+from dispatcher.core.errors import InvalidWarning
+from dispatcher.core.jsonform import warning_to_data
+from dispatcher.core.policy import load_policy
+from dispatcher.core.roster import load_roster
+from dispatcher.runtime.settings import settings_or_exit
 
 
 def parse(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """`jiaoying parse`: a warning and what jiaoying would do with it, before anything is sent.
 
-Pure: it lays out a `dispatcher.blockers.Review` (the warning, what would stop it) and,
+Pure: it lays out a `dispatcher.core.blockers.Review` (the warning, what would stop it) and,
 with a roster, the plan (who would be called, on which channels, which loudspeaker zones
 play, each person's first steps), in columns that line up with Chinese names.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatcher.blockers import Review
 from dispatcher.cli.columns import table
 from dispatcher.cli.status_text import LEVELS, beijing
+from dispatcher.core.blockers import Review
 
 CHANNELS = {"voice": "语音", "sms": "短信", "wechat": "微信"}
 STEPS_SHOWN = 4

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher.cli.status_text import status_lines
-from dispatcher.errors import InputError
-from dispatcher.ingest_format import SUFFIX_TYPES, parse_warning
-from dispatcher.jsonform import warning_to_data
-from dispatcher.restamp import restamp, restamp_cap, shift_to
+from dispatcher.core.content_type import SUFFIX_TYPES, parse_warning
+from dispatcher.core.errors import InputError
+from dispatcher.core.jsonform import warning_to_data
+from dispatcher.core.restamp import restamp, restamp_cap, shift_to
 
 DEV_TOKEN = Path("var/dev-token")
 PAGE = 500  # the API's largest page

@@ -22,10 +22,10 @@ from datetime import datetime, timedelta, timezone
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from dispatcher.core.links import AnswerLinks, BadLink, LinkTarget
 from dispatcher.http.api import READER, engine_parts
 from dispatcher.http.keys import REPLIES
 from dispatcher.http.ratelimit import RateLimit
-from dispatcher.links import AnswerLinks, BadLink, LinkTarget
 from dispatcher.store.answer_views import WarningPage, warning_page
 
 LINKS: web.AppKey[AnswerLinks | None] = web.AppKey("answer_links")

@@ -14,9 +14,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.jsonform import warning_from_data
-from dispatcher.model import Level
-from dispatcher.rosters import RosterBook
+from dispatcher.core.jsonform import warning_from_data
+from dispatcher.core.model import Level
+from dispatcher.engine.roster_book import RosterBook
 from dispatcher.store.queries import warning_status
 from dispatcher.store.reports import LinkSubject, link_subject
 from dispatcher.store.schema import escalations, messages, recipients, warnings

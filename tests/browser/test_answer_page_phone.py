@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.async_api import Browser, expect
 
-from dispatcher.cap import parse_cap
+from dispatcher.core.cap import parse_cap
 from tests.browser.test_dashboard import PHONE
 from tests.engine.conftest import EXAMPLES, PUBLIC_URL, Jiaoying, eventually
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.blockers import preview_plan, review
-from dispatcher.cap import parse_cap, read_cap
 from dispatcher.cli import main
-from dispatcher.errors import InvalidWarning, NotDispatchable
-from dispatcher.model import Level, MsgType
-from dispatcher.policy import load_policy, parse_policy
-from dispatcher.roster import load_roster
+from dispatcher.core.blockers import preview_plan, review
+from dispatcher.core.cap import parse_cap, read_cap
+from dispatcher.core.errors import InvalidWarning, NotDispatchable
+from dispatcher.core.model import Level, MsgType
+from dispatcher.core.policy import load_policy, parse_policy
+from dispatcher.core.roster import load_roster
 
 ROOT = Path(__file__).resolve().parents[2]
 FEEDS = ROOT / "tests/data/cap"

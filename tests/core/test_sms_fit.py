@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatcher.sms_fit import Slot, fit_parts, fit_pieces, is_gsm7, sms_parts
+from dispatcher.core.sms_fit import Slot, fit_parts, fit_pieces, is_gsm7, sms_parts
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from dispatcher.errors import TemplateError
-from dispatcher.links import AnswerLinks, url_length
-from dispatcher.sms_fit import is_gsm7, sms_parts
-from dispatcher.texts import Addressee, Texts, WarningText, template_problems
+from dispatcher.core.errors import TemplateError
+from dispatcher.core.links import AnswerLinks, url_length
+from dispatcher.core.sms_fit import is_gsm7, sms_parts
+from dispatcher.engine.texts import Addressee, Texts, WarningText, template_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = ("alert", "update", "cancel", "clear", "escalation", "door_knock")

@@ -12,8 +12,8 @@ import json
 import re
 from datetime import timedelta, timezone
 
-from dispatcher.cap import parse_cap
-from dispatcher.sms_fit import sms_parts
+from dispatcher.core.cap import parse_cap
+from dispatcher.core.sms_fit import sms_parts
 from tests.engine.conftest import EXAMPLES, PUBLIC_URL, Jiaoying, eventually
 
 RED = parse_cap((EXAMPLES / "warnings/red-rainstorm.xml").read_bytes())

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from dispatcher.cap import read_cap
-from dispatcher.restamp import restamp_cap, shift_to
+from dispatcher.core.cap import read_cap
+from dispatcher.core.restamp import restamp_cap, shift_to
 from tests.engine.conftest import ROOT, TOKEN, Jiaoying, eventually
 
 FEEDS = ROOT / "tests/data/cap"
