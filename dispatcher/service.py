@@ -19,12 +19,14 @@ from typing import Literal
 import aio_pika
 import structlog
 from aiohttp import web
+from sqlalchemy.exc import DBAPIError
 
 from channels.base import Channel
 from channels.registry import build_providers
 from dispatcher.amqp import Consumer
 from dispatcher.errors import InputError
 from dispatcher.events import EventPublisher
+from dispatcher.example_roster import refuse_example_roster
 from dispatcher.heap import settle_heap
 from dispatcher.http.answer_page import add_answer_routes
 from dispatcher.http.auth import SETTINGS
@@ -42,7 +44,7 @@ from dispatcher.http.twilio_callbacks import add_twilio_routes
 from dispatcher.http.wechat_callbacks import add_wechat_routes
 from dispatcher.ingest import MAX_BODY, Ingestor
 from dispatcher.links import AnswerLinks
-from dispatcher.logs import configure_logging
+from dispatcher.logs import configure_logging, redact_url
 from dispatcher.maintenance import Maintenance, gauges
 from dispatcher.metrics import Metrics
 from dispatcher.notices import NoticeFactory
@@ -316,12 +318,45 @@ async def _upkeep(
             await asyncio.wait_for(stop.wait(), MAINTENANCE_INTERVAL)
 
 
-async def _check_schema(settings: Settings) -> None:
+async def _prepare_schema(settings: Settings, now: datetime) -> migrate.SchemaChange | None:
+    """On SQLite, create or upgrade the schema (the embedded default needs no set-up
+    step); on PostgreSQL, where replicas share it, only check it: `jiaoying db upgrade`
+    migrates it once, before them."""
     db = open_database(settings.db_url)
     try:
+        if db.is_sqlite:
+            return await migrate.bring_to_head(db, now)
         await migrate.check(db)
+        return None
     finally:
         await db.dispose()
+
+
+def _log_schema_change(change: migrate.SchemaChange | None, settings: Settings) -> None:
+    if change is None:
+        return
+    database = redact_url(settings.db_url)
+    if change.before is None:
+        log.info("database schema created", database=database, revision=change.after)
+    else:
+        log.info(
+            "database schema upgraded",
+            database=database,
+            from_revision=change.before,
+            to_revision=change.after,
+            backup=str(change.backup) if change.backup else None,
+        )
+
+
+def _unopenable(settings: Settings, error: OSError | DBAPIError) -> str:
+    reason = error.orig if isinstance(error, DBAPIError) else error
+    where = redact_url(settings.db_url)
+    hint = (
+        "its directory must exist or be creatable, and be writable by this user"
+        if settings.db_url.startswith("sqlite")
+        else "is the server running and reachable?"
+    )
+    return f"cannot open the database {where} ({reason}): {hint}"
 
 
 async def _settle_heap(app: web.Application) -> None:
@@ -330,17 +365,24 @@ async def _settle_heap(app: web.Application) -> None:
 
 
 def run_service(settings: Settings) -> int:
-    """Run until SIGTERM or SIGINT; 0 after a clean shutdown, 2 for a bad roster or policy."""
+    """Run until SIGTERM or SIGINT; 0 after a clean shutdown, 2 when it cannot start: a
+    bad roster or policy, the example roster with a real provider, a database it cannot
+    open or whose schema it does not know."""
     configure_logging(settings.log_level)
     for notice in settings.startup_notices():
         log.warning(notice)
     try:
         roster = load_roster(settings.roster_dir)
+        refuse_example_roster(settings, settings.roster_dir, roster)
         policy = load_policy(settings.policy)
-        asyncio.run(_check_schema(settings))
+        change = asyncio.run(_prepare_schema(settings, utc_now()))
     except (InputError, migrate.SchemaMismatch) as error:
         log.error("cannot start", problem=str(error))
         return 2
+    except (OSError, DBAPIError) as error:
+        log.error("cannot start", problem=_unopenable(settings, error))
+        return 2
+    _log_schema_change(change, settings)
     log.info(
         "starting",
         roster=str(settings.roster_dir),
