@@ -226,9 +226,9 @@ class Replies:
         """The number an SMS came from (`raw`, as the provider sent it) in E.164; raises
         ValueError, as `normalise_phone`, for one that is not a phone number.
 
-        Twilio sends E.164 already: a number that is a key of the roster in force as it
-        stands needs no parsing, which cost about a seventh of an SMS reply's route."""
-        if self._rosters.current.persons_with_phone(raw):
+        Twilio sends E.164 already: a number that is a key of the roster as it stands
+        needs no parsing, which cost about a seventh of an SMS reply's route."""
+        if self._rosters.persons_with_phone(raw):
             return raw
         return normalise_phone(raw)
 
@@ -244,7 +244,7 @@ class Replies:
         On SQLite, replies arriving together are committed together (see `GroupCommit`);
         each still returns only once its own answer is stored."""
         reply = _Reply(
-            tuple(person.id for person in self._rosters.current.persons_with_phone(phone)),
+            tuple(person.id for person in self._rosters.persons_with_phone(phone)),
             text,
             self._clock(),
             receipt,

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import aio_pika
 import structlog
@@ -39,6 +40,7 @@ from dispatcher.http.limits import body_limits
 from dispatcher.http.metrics import METRICS, get_metrics
 from dispatcher.http.problems import json_errors
 from dispatcher.http.ratelimit import RateLimit
+from dispatcher.http.roster import add_roster_routes
 from dispatcher.http.status import CLOCK, READER, add_status_routes
 from dispatcher.http.twilio_callbacks import add_twilio_routes
 from dispatcher.http.wechat_callbacks import add_wechat_routes
@@ -52,7 +54,7 @@ from dispatcher.policy import Policy, load_policy
 from dispatcher.replies import Replies
 from dispatcher.results import ResultWriter
 from dispatcher.roster import Roster, load_roster
-from dispatcher.rosters import RosterBook
+from dispatcher.rosters import RosterBook, RosterReload
 from dispatcher.scheduler import Scheduler
 from dispatcher.sender import ChannelLimits, Sender
 from dispatcher.settings import Settings
@@ -75,6 +77,7 @@ class Engine:
 
     db: Database
     rosters: RosterBook
+    roster_reload: RosterReload
     ingestor: Ingestor
     scheduler: Scheduler
     sender: Sender
@@ -131,6 +134,7 @@ def build_app(
     add_wechat_routes(app)
     add_broadcast_routes(app)
     add_dashboard_routes(app)
+    add_roster_routes(app)
     return app
 
 
@@ -174,7 +178,7 @@ def _engine(
         else:
             adapters = channels()
         owner = f"{uuid.uuid4().hex[:12]}"
-        rosters = RosterBook(roster)
+        rosters = RosterBook(roster, source=str(settings.roster_dir), loaded_at=clock())
         metrics = Metrics()
         scheduler: Scheduler  # bound below; results wake it when a send fails for good
         results = ResultWriter(
@@ -203,7 +207,16 @@ def _engine(
         ingestor = Ingestor(db, rosters, policy, clock, on_stored=scheduler.wake, metrics=metrics)
         app[REPLIES] = Replies(db, rosters, clock, scheduler.wake, metrics)
         engine = Engine(
-            db, rosters, ingestor, scheduler, sender, results, maintenance, owner, metrics
+            db,
+            rosters,
+            RosterReload(rosters, db, settings, clock),
+            ingestor,
+            scheduler,
+            sender,
+            results,
+            maintenance,
+            owner,
+            metrics,
         )
         app[METRICS] = metrics
         app[ENGINE] = engine
@@ -318,20 +331,6 @@ async def _upkeep(
             await asyncio.wait_for(stop.wait(), MAINTENANCE_INTERVAL)
 
 
-async def _prepare_schema(settings: Settings, now: datetime) -> migrate.SchemaChange | None:
-    """On SQLite, create or upgrade the schema (the embedded default needs no set-up
-    step); on PostgreSQL, where replicas share it, only check it: `jiaoying db upgrade`
-    migrates it once, before them."""
-    db = open_database(settings.db_url)
-    try:
-        if db.is_sqlite:
-            return await migrate.bring_to_head(db, now)
-        await migrate.check(db)
-        return None
-    finally:
-        await db.dispose()
-
-
 def _log_schema_change(change: migrate.SchemaChange | None, settings: Settings) -> None:
     if change is None:
         return
@@ -359,6 +358,24 @@ def _unopenable(settings: Settings, error: OSError | DBAPIError) -> str:
     return f"cannot open the database {where} ({reason}): {hint}"
 
 
+async def _reload_on_sighup(app: web.Application) -> AsyncIterator[None]:
+    """SIGHUP takes the roster again, as `POST /v1/roster/reload` does."""
+    loop = asyncio.get_running_loop()
+    reload = app[ENGINE].roster_reload
+    running: set[asyncio.Task[Any]] = set()
+
+    def on_sighup() -> None:
+        task = loop.create_task(reload.reload(by="SIGHUP"), name="roster-reload")
+        running.add(task)
+        task.add_done_callback(running.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    yield
+    loop.remove_signal_handler(signal.SIGHUP)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    await asyncio.gather(*running, return_exceptions=True)
+
+
 async def _settle_heap(app: web.Application) -> None:
     frozen = settle_heap()
     log.info("heap settled", frozen_objects=frozen)
@@ -369,13 +386,16 @@ def run_service(settings: Settings) -> int:
     bad roster or policy, the example roster with a real provider, a database it cannot
     open or whose schema it does not know."""
     configure_logging(settings.log_level)
+    # SIGHUP reloads the roster once the service runs (`_reload_on_sighup`); until then
+    # one must not end the process half-started.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     for notice in settings.startup_notices():
         log.warning(notice)
     try:
         roster = load_roster(settings.roster_dir)
         refuse_example_roster(settings, settings.roster_dir, roster)
         policy = load_policy(settings.policy)
-        change = asyncio.run(_prepare_schema(settings, utc_now()))
+        change = asyncio.run(migrate.prepare_to_serve(settings.db_url, utc_now()))
     except (InputError, migrate.SchemaMismatch) as error:
         log.error("cannot start", problem=str(error))
         return 2
@@ -391,6 +411,7 @@ def run_service(settings: Settings) -> int:
         http=f"{settings.http_host}:{settings.http_port}",
     )
     app = build_app(settings, roster, policy, schema="check")
+    app.cleanup_ctx.append(_reload_on_sighup)
     app.on_startup.append(_settle_heap)  # after the cleanup contexts: the engine is built
     web.run_app(
         app,

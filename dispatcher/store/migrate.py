@@ -24,7 +24,7 @@ from alembic.util import CommandError
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, make_url
 
-from dispatcher.store.db import Database
+from dispatcher.store.db import Database, open_database
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 VERSION_TABLE = "alembic_version"
@@ -130,6 +130,20 @@ async def bring_to_head(db: Database, now: datetime) -> SchemaChange | None:
         await asyncio.to_thread(_snapshot, path, backup)
     await upgrade(db)
     return SchemaChange(at, wanted, backup)
+
+
+async def prepare_to_serve(url: str, now: datetime) -> SchemaChange | None:
+    """What `serve` does before it starts: on SQLite, `bring_to_head` (the embedded
+    default needs no set-up step); on PostgreSQL, where replicas share the database, only
+    `check`: `jiaoying db upgrade` migrates it once, before them."""
+    db = open_database(url)
+    try:
+        if db.is_sqlite:
+            return await bring_to_head(db, now)
+        await check(db)
+        return None
+    finally:
+        await db.dispose()
 
 
 def sqlite_path(db: Database) -> Path | None:
