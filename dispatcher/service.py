@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -348,10 +349,12 @@ def _log_schema_change(change: migrate.SchemaChange | None, settings: Settings) 
 
 
 def _unopenable(settings: Settings, error: OSError | DBAPIError) -> str:
-    reason = error.orig if isinstance(error, DBAPIError) else error
+    reason = error.orig if isinstance(error, DBAPIError) else error.strerror or error
+    if isinstance(error, OSError) and error.filename:
+        reason = f"{error.filename}: {reason}"
     where = redact_url(settings.db_url)
     hint = (
-        "its directory must exist or be creatable, and be writable by this user"
+        f"its directory must exist or be creatable, and be writable by uid {os.getuid()}"
         if settings.db_url.startswith("sqlite")
         else "is the server running and reachable?"
     )

@@ -10,6 +10,7 @@ Nothing ever downgrades: a database written by a newer release is refused everyw
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -138,7 +139,9 @@ async def prepare_to_serve(url: str, now: datetime) -> SchemaChange | None:
     `check`: `jiaoying db upgrade` migrates it once, before them."""
     db = open_database(url)
     try:
-        if db.is_sqlite:
+        path = sqlite_path(db)
+        if path is not None:
+            _must_be_writable(path)
             return await bring_to_head(db, now)
         await check(db)
         return None
@@ -152,6 +155,14 @@ def sqlite_path(db: Database) -> Path | None:
     if not db.is_sqlite or not path or path == ":memory:":
         return None
     return Path(path)
+
+
+def _must_be_writable(path: Path) -> None:
+    """Raise PermissionError when this user cannot write the SQLite file (or create it):
+    found before SQLite is asked, whose own failure leaves a worker thread behind."""
+    target = path if path.exists() else path.parent
+    if not os.access(target, os.W_OK):
+        raise PermissionError(errno.EACCES, "not writable by this user", str(target))
 
 
 async def _tables(db: Database) -> list[str]:
