@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -70,7 +70,8 @@ class RosterBook:
         self, current: Roster, *, source: str = "", loaded_at: datetime | None = None
     ) -> None:
         digest = roster_digest(current)
-        self.in_force = RosterVersion(current, digest, source, loaded_at or datetime.min)
+        loaded_at = loaded_at or datetime.min.replace(tzinfo=UTC)
+        self.in_force = RosterVersion(current, digest, source, loaded_at)
         self.last_reload: ReloadAttempt | None = None
         self._known: dict[str, Roster] = {digest: current}
         self._stored: set[str] = set()
