@@ -398,8 +398,15 @@ def run_service(settings: Settings) -> int:
         roster = load_roster(settings.roster_dir)
         refuse_example_roster(settings, settings.roster_dir, roster)
         policy = load_policy(settings.policy)
+    except InputError as error:
+        log.error("cannot start", problem=str(error))
+        return 2
+    except OSError as error:
+        log.error("cannot start", problem=f"{error.filename}: cannot be read ({error.strerror})")
+        return 2
+    try:
         change = asyncio.run(migrate.prepare_to_serve(settings.db_url, utc_now()))
-    except (InputError, migrate.SchemaMismatch) as error:
+    except migrate.SchemaMismatch as error:
         log.error("cannot start", problem=str(error))
         return 2
     except (OSError, DBAPIError) as error:
