@@ -1,5 +1,16 @@
-# jiaoying: one image, run as several replicas behind one RabbitMQ and PostgreSQL,
-# or alone with SQLite in a volume at /app/var.
+# jiaoying: one image, run alone with SQLite in a volume at /app/var, or as several
+# replicas behind one RabbitMQ and PostgreSQL.
+#
+# Alone, it needs no set-up step: `serve` creates the SQLite schema in the volume on its
+# first start, and upgrades it (keeping a copy of the old file beside it) when a newer
+# image starts on it. A bind-mounted directory must be writable by uid 10001.
+#
+#   docker run -v jiaoying-var:/app/var -p 8080:8080 jiaoying
+#
+# The example roster and simulate mode are the defaults. With a provider's credentials it
+# refuses to start on the example roster: mount the county's and set JIAOYING_ROSTER_DIR,
+#   -v /srv/roster:/app/roster:ro -e JIAOYING_ROSTER_DIR=/app/roster
+# (`docker kill -s HUP` takes a changed roster without a restart).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -21,8 +32,10 @@ RUN pip install . \
     && chown jiaoying /app/var
 
 USER jiaoying
+# The store's path is absolute: whatever the working directory, it is in the volume.
 ENV JIAOYING_HTTP_HOST=0.0.0.0 \
-    JIAOYING_HTTP_PORT=8080
+    JIAOYING_HTTP_PORT=8080 \
+    JIAOYING_DB_URL=sqlite+aiosqlite:////app/var/jiaoying.db
 EXPOSE 8080
 VOLUME ["/app/var"]
 HEALTHCHECK --interval=10s --timeout=3s \

@@ -12,10 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-# The service on its embedded defaults: SQLite under var/, the example roster and policy,
-# every channel in simulate mode. A local API token is made once, in var/dev-token.
+# The service on its embedded defaults: SQLite under var/ (serve creates or upgrades its
+# schema), the example roster and policy, every channel in simulate mode. A local API
+# token is made once, in var/dev-token.
 run: $(STAMP) var/dev-token
-	$(BIN)/jiaoying db upgrade
 	JIAOYING_API_TOKENS="dev:$$(cat var/dev-token)" $(BIN)/jiaoying serve
 
 var/dev-token:

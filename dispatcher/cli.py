@@ -60,17 +60,24 @@ def _serve(args: argparse.Namespace) -> int:
 def _db_upgrade(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
 
-    async def run() -> tuple[str | None, str | None]:
+    async def run() -> tuple[str | None, migrate.SchemaChange | None]:
         db = open_database(settings.db_url)
         try:
-            before = await migrate.current(db)
-            await migrate.upgrade(db)
-            return before, await migrate.current(db)
+            return await migrate.current(db), await migrate.bring_to_head(db, datetime.now(UTC))
         finally:
             await db.dispose()
 
-    before, after = asyncio.run(run())
-    print(f"schema: {before or 'none'} → {after}")
+    try:
+        at, change = asyncio.run(run())
+    except migrate.SchemaMismatch as error:
+        print(f"jiaoying: {error}", file=sys.stderr)
+        return 1
+    if change is None:
+        print(f"schema: {at} → {at} (already there)")
+        return 0
+    print(f"schema: {change.before or 'none'} → {change.after}")
+    if change.backup is not None:
+        print(f"the database as it was before: {change.backup}")
     return 0
 
 

@@ -12,10 +12,8 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
-from sqlalchemy import select
 
 from dispatcher.http.api import (
-    CLOCK,
     READER,
     api_route,
     body_of,
@@ -30,9 +28,7 @@ from dispatcher.http.api import (
 from dispatcher.http.auth import TOKEN_NAME
 from dispatcher.http.keys import REPLIES
 from dispatcher.http.problems import problem
-from dispatcher.store.answers import report_task
 from dispatcher.store.operator import answerable, attach_note, current_answer, persons_of
-from dispatcher.store.schema import tasks
 from dispatcher.store.task_views import find_task, list_tasks
 
 ENDED_STATES = ("cancelled", "expired")
@@ -146,29 +142,21 @@ async def post_task_report(request: web.Request) -> web.Response:
     if task_id is None:
         return problem(404, "no such task")
     entry = await body_of(request, DoorKnockReport)
-    rosters, wake = engine_parts(request.app)
+    rosters, _ = engine_parts(request.app)
     name = request[TOKEN_NAME]
     report: dict[str, Any] = {**entry.model_dump(), "reported_by": name}
-    db = request.app[READER]
-    # One write transaction: whether it was already reported and the report are one fact.
-    async with db.writer.begin() as conn:
-        status = (
-            await conn.execute(select(tasks.c.status).where(tasks.c.id == task_id))
-        ).scalar_one_or_none()
-        closed = None
-        if status is not None:
-            closed = await report_task(conn, task_id, report, by=name, at=request.app[CLOCK]())
-    if closed is None:
+    # The answer path every other answer takes: one transaction for the task and the
+    # chains it closes, then the metrics and the scheduler's wake-up.
+    reported = await request.app[REPLIES].report_task(task_id, report, by=name)
+    if reported is None:
         return problem(404, f"no task with id {task_id}")
-    if closed.recipient_ids:
-        wake()
-    async with db.reader.connect() as conn:
+    async with request.app[READER].reader.connect() as conn:
         task = await find_task(conn, rosters, task_id)
-        closed_persons = await persons_of(conn, closed.recipient_ids)
+        closed_persons = await persons_of(conn, reported.closed.recipient_ids)
     return json_ok(
         {
             "task": task,
-            "already_reported": status == TaskStatus.DONE,
+            "already_reported": not reported.first,
             "closed": len(closed_persons),
             "closed_persons": closed_persons,
         }

@@ -54,7 +54,11 @@ from dispatcher.store.schema import (
 @dataclass(frozen=True, slots=True)
 class Claim:
     """`person_id` answered `warning_id` at `at`: `via` what, entered `by` whom (the person
-    themself, an operator, or for a door-knock report the reporter)."""
+    themself, or an operator).
+
+    A claim with `grids` is a door-knock report: it answers for every silent person of
+    those grids, not for a person of its own (`person_id` is then the reporter, as `by`).
+    """
 
     warning_id: str
     person_id: str
@@ -63,6 +67,7 @@ class Claim:
     at: datetime
     how: str | None = None
     detail: str | None = None
+    grids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +103,11 @@ class _Open:
     summoned: dict[tuple[str, str], list[tuple[int, int]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    # A door-knock report's: by (warning, grids), the open chains of those grids.
+    covered: dict[tuple[str, tuple[str, ...]], list[tuple[int, int]]] = field(default_factory=dict)
 
     def ids(self) -> list[int]:
-        chains = [*self.own.values(), *self.summoned.values()]
+        chains = [*self.own.values(), *self.summoned.values(), *self.covered.values()]
         return sorted({rid for found in chains for rid, _ in found})
 
 
@@ -147,41 +154,41 @@ async def record_answers(conn: AsyncConnection, claims: Sequence[Claim]) -> list
     if ids and await lock_chains(conn, ids):
         # Read again under the locks: another replica may have moved a chain meanwhile.
         found = await _find_open(conn, claims, only=ids)
-    await _mark_summons_answered(conn, claims)
+    await _mark_summons_answered(conn, [claim for claim in claims if not claim.grids])
     closing = await _assign(conn, claims, found, chains)
     return await _close(conn, claims, closing, chains)
 
 
+@dataclass(frozen=True, slots=True)
+class TaskReport:
+    """What a door-knock report did: the chains it closed, and whether it was the task's
+    first report (a repeated one changes nothing)."""
+
+    closed: Closed
+    first: bool
+
+
 async def report_task(
     conn: AsyncConnection, task_id: int, report: dict[str, Any], *, by: str, at: datetime
-) -> Closed | None:
-    """Close a door-knock task with its report; it answers for every silent person of its
-    grids. Returns None for an unknown task; reporting twice changes nothing."""
+) -> TaskReport | None:
+    """Close a door-knock task with its report, recorded by `by`; as an answer, it
+    answers for every silent person of the task's grids (`record_answers`). Returns None
+    for an unknown task; reporting twice changes nothing."""
     task = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).one_or_none()
     if task is None:
         return None
     if task.status == "done":
-        return Closed(task.warning_id, ())
-    chains = await _locked_chains(conn, {task.warning_id})
+        return TaskReport(Closed(task.warning_id, ()), first=False)
     await conn.execute(
         update(tasks)
         .where(tasks.c.id == task_id)
         .values(status="done", reported_at=at, report=report)
     )
-    grids = set(task.grid_codes)
-    candidates = await conn.execute(
-        select(recipients.c.id, recipients.c.chain_revision, recipients.c.grid_codes).where(
-            recipients.c.warning_id == task.warning_id, recipients.c.state.in_(OPEN_STATES)
-        )
+    claim = Claim(
+        task.warning_id, by, "door_knock", by, at, how="door_knock", grids=tuple(task.grid_codes)
     )
-    closing = [
-        _Closing(0, row.id, row.chain_revision, "door_knock", by)
-        for row in candidates
-        if grids & set(row.grid_codes)
-    ]
-    claim = Claim(task.warning_id, by, "door_knock", by, at, how="door_knock")
-    (closed,) = await _close(conn, [claim], closing, chains)
-    return closed
+    (closed,) = await record_answers(conn, [claim])
+    return TaskReport(closed, first=True)
 
 
 # Which side of `_Open` a row of `_open_query` belongs to.
@@ -256,20 +263,40 @@ async def _find_open(
     conn: AsyncConnection, claims: Sequence[Claim], *, only: Sequence[int] | None = None
 ) -> _Open:
     """The open chains the claims may close, of those with ids `only` when given."""
-    pairs = {(claim.warning_id, claim.person_id) for claim in claims}
-    bound: dict[str, Any] = {
-        "person_ids": sorted({person_id for _, person_id in pairs}),
-        "warning_ids": sorted({warning_id for warning_id, _ in pairs}),
-    }
-    query = _OPEN
-    if only is not None:
-        query, bound["only"] = _OPEN_ONLY, list(only)
     found = _Open()
-    for side, warning_id, person_id, rid, chain in await conn.execute(query, bound):
-        into = found.own if side == _OWN else found.summoned
-        if (warning_id, person_id) in pairs and (rid, chain) not in into[warning_id, person_id]:
-            into[warning_id, person_id].append((rid, chain))
+    pairs = {(claim.warning_id, claim.person_id) for claim in claims if not claim.grids}
+    if pairs:
+        bound: dict[str, Any] = {
+            "person_ids": sorted({person_id for _, person_id in pairs}),
+            "warning_ids": sorted({warning_id for warning_id, _ in pairs}),
+        }
+        query = _OPEN
+        if only is not None:
+            query, bound["only"] = _OPEN_ONLY, list(only)
+        for side, warning_id, person_id, rid, chain in await conn.execute(query, bound):
+            into = found.own if side == _OWN else found.summoned
+            if (warning_id, person_id) in pairs and (rid, chain) not in into[warning_id, person_id]:
+                into[warning_id, person_id].append((rid, chain))
+    for claim in claims:
+        if claim.grids:
+            found.covered[claim.warning_id, claim.grids] = await _open_in_grids(
+                conn, claim.warning_id, claim.grids, only
+            )
     return found
+
+
+async def _open_in_grids(
+    conn: AsyncConnection, warning_id: str, grids: tuple[str, ...], only: Sequence[int] | None
+) -> list[tuple[int, int]]:
+    """The warning's open chains of persons who answer for any of `grids`, by id."""
+    query = select(recipients.c.id, recipients.c.chain_revision, recipients.c.grid_codes).where(
+        recipients.c.warning_id == warning_id, recipients.c.state.in_(OPEN_STATES)
+    )
+    if only is not None:
+        query = query.where(recipients.c.id.in_(only))
+    wanted = set(grids)
+    rows = await conn.execute(query.order_by(recipients.c.id))
+    return [(row.id, row.chain_revision) for row in rows if wanted & set(row.grid_codes)]
 
 
 async def _mark_summons_answered(conn: AsyncConnection, claims: Sequence[Claim]) -> None:
@@ -277,6 +304,8 @@ async def _mark_summons_answered(conn: AsyncConnection, claims: Sequence[Claim])
     first: dict[tuple[str, str], datetime] = {}
     for claim in claims:
         first.setdefault((claim.warning_id, claim.person_id), claim.at)
+    if not first:
+        return
     await conn.execute(
         _SUMMONS_ANSWERED,
         [
@@ -324,6 +353,12 @@ async def _assign(
     taken: set[int] = set()  # closed by a claim so far
     grids: dict[str, list[Any]] = {}  # a `grid_answer: any` warning's recipients, read once
     for index, claim in enumerate(claims):
+        if claim.grids:
+            for rid, chain in found.covered.get((claim.warning_id, claim.grids), ()):
+                if rid not in taken:
+                    closing.append(_Closing(index, rid, chain, claim.via, claim.by))
+                    taken.add(rid)
+            continue
         key = (claim.warning_id, claim.person_id)
         own = [(rid, chain) for rid, chain in found.own.get(key, ()) if rid not in taken]
         mine = [_Closing(index, rid, chain, claim.via, claim.by) for rid, chain in own]

@@ -19,6 +19,7 @@ from dispatcher.lifecycle import Change, Ending, Lifecycle
 from dispatcher.machine import RecipientState
 from dispatcher.model import Level, Reference, Warning
 from dispatcher.plan import PlannedRecipient
+from dispatcher.store.chains import insert_of
 from dispatcher.store.db import JSONText
 from dispatcher.store.schema import (
     UTCDateTime,
@@ -109,7 +110,11 @@ async def ensure_roster(
         select(roster_snapshots.c.id).where(roster_snapshots.c.id == digest)
     )
     if present.scalar_one_or_none() is None:
-        await conn.execute(insert(roster_snapshots).values(id=digest, loaded_at=now, body=body))
+        # Another replica (or this one's reload) may store the same version meanwhile.
+        statement = insert_of(conn.dialect.name, roster_snapshots).values(
+            id=digest, loaded_at=now, body=body
+        )
+        await conn.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
 
 
 async def insert_chain(
