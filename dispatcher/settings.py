@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+import dispatcher
 from dispatcher.errors import InputError
 from dispatcher.logs import redact_url
 from dispatcher.settings_values import PARSERS, LogLevel
@@ -44,7 +45,8 @@ __all__ = [
 
 ENV_PREFIX = "JIAOYING_"
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+# Found from the package, not from this module: the paths hold wherever it sits in it.
+_PACKAGE_DIR = Path(dispatcher.__file__).resolve().parent
 _REPO_DIR = _PACKAGE_DIR.parent
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
