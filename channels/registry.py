@@ -19,7 +19,7 @@ from channels.twilio_sms import TwilioSms
 from channels.twilio_voice import TwilioVoice
 from channels.wechat import WeChatTemplate
 from channels.wechat_token import AccessTokens
-from dispatcher.settings import Settings
+from dispatcher.runtime.settings import Settings
 
 CHANNEL_NAMES = ("voice", "sms", "wechat", "broadcast")
 

@@ -34,7 +34,7 @@ from typing import TextIO
 
 import pytest
 
-from dispatcher.logs import configure_logging
+from dispatcher.runtime.logs import configure_logging
 from tests.logscan import LogScan, secrets
 
 IN_PROCESS_DIR = "in-process-logs"

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from dispatcher.replies import Replies
+from dispatcher.engine.replies import Replies
 
 REPLIES = web.AppKey("replies", Replies)

@@ -11,6 +11,8 @@ from enum import StrEnum
 
 from aiohttp import web
 
+from dispatcher.core.machine import RecipientState
+from dispatcher.core.model import Level
 from dispatcher.http.api import (
     CLOCK,
     READER,
@@ -25,12 +27,10 @@ from dispatcher.http.api import (
     limit_of,
     text_of,
 )
-from dispatcher.http.ledger import get_ledger
+from dispatcher.http.ledger_csv import get_ledger
 from dispatcher.http.openapi import get_openapi
-from dispatcher.http.operator import get_tasks, post_answer, post_task_report
+from dispatcher.http.operator_entries import get_tasks, post_answer, post_task_report
 from dispatcher.http.problems import problem
-from dispatcher.machine import RecipientState
-from dispatcher.model import Level
 from dispatcher.store.dead_letter_views import list_dead_letters
 from dispatcher.store.queries import WarningFilter, list_warnings, warning_summary
 from dispatcher.store.recipient_views import SILENT_STATES, grid_status, list_recipients

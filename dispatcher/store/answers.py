@@ -34,8 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.model import Level
-from dispatcher.policy import GridAnswer, policy_from_data
+from dispatcher.core.model import Level
+from dispatcher.core.policy import GridAnswer, policy_from_data
 from dispatcher.store.chains import add_events, end_answered, lock_chains, lock_warnings
 from dispatcher.store.intake import audit_row
 from dispatcher.store.outbox import event_row

@@ -17,9 +17,9 @@ from sqlalchemy import BindParameter, bindparam, delete, func, insert, select, u
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.lifecycle import Change, Ending, Lifecycle
-from dispatcher.machine import Answer, Attempt, Outcome, Recipient, RecipientState
-from dispatcher.model import Level
+from dispatcher.core.lifecycle import Change, Ending, Lifecycle
+from dispatcher.core.machine import Answer, Attempt, Outcome, Recipient, RecipientState
+from dispatcher.core.model import Level
 from dispatcher.store.schema import (
     answers,
     attempts,

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.effects import EscalationRow, SummonsJoin, TaskJoin
+from dispatcher.core.effects import EscalationRow, SummonsJoin, TaskJoin
 from dispatcher.store.chains import upsert
 from dispatcher.store.schema import escalations, recipients, summons, tasks
 

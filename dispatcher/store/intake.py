@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import Integer, and_, exists, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.lifecycle import Change, Ending, Lifecycle
-from dispatcher.machine import RecipientState
-from dispatcher.model import Level, Reference, Warning
-from dispatcher.plan import PlannedRecipient
+from dispatcher.core.lifecycle import Change, Ending, Lifecycle
+from dispatcher.core.machine import RecipientState
+from dispatcher.core.model import Level, Reference, Warning
+from dispatcher.core.plan import PlannedRecipient
 from dispatcher.store.chains import insert_of
 from dispatcher.store.db import JSONText
 from dispatcher.store.schema import (

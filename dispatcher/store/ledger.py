@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.phones import mask_phones_in_text
-from dispatcher.roster import Roster
-from dispatcher.rosters import RosterBook
+from dispatcher.core.phones import mask_phones_in_text
+from dispatcher.core.roster import Roster
+from dispatcher.engine.roster_book import RosterBook
 from dispatcher.store.queries import related_dead_letter
 from dispatcher.store.schema import (
     answers,

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.roster import Roster
-from dispatcher.rosters import RosterBook
+from dispatcher.core.roster import Roster
+from dispatcher.engine.roster_book import RosterBook
 from dispatcher.store.recipient_views import answer_view
 from dispatcher.store.schema import answers, recipients, summons, warnings
 

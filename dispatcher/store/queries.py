@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, not_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.machine import RecipientState
-from dispatcher.phones import mask_phones_in_text
-from dispatcher.rosters import RosterBook
+from dispatcher.core.machine import RecipientState
+from dispatcher.core.phones import mask_phones_in_text
+from dispatcher.engine.roster_book import RosterBook
 from dispatcher.store.place_views import area_names, place_names
 from dispatcher.store.schema import (
     attempts,

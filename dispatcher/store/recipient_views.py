@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Text, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.machine import RecipientState
-from dispatcher.phones import mask_phone, mask_phones_in_text
-from dispatcher.roster import Person, Roster
-from dispatcher.rosters import RosterBook
+from dispatcher.core.machine import RecipientState
+from dispatcher.core.phones import mask_phone, mask_phones_in_text
+from dispatcher.core.roster import Person, Roster
+from dispatcher.engine.roster_book import RosterBook
 from dispatcher.store.queries import active_warning
 from dispatcher.store.schema import answers, attempts, escalations, recipients, timers, warnings
 

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import case, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.roster import Roster
-from dispatcher.rosters import RosterBook
+from dispatcher.core.roster import Roster
+from dispatcher.engine.roster_book import RosterBook
 from dispatcher.store.queries import masked_report
 from dispatcher.store.recipient_views import SILENT_STATES, grids_view, person_view
 from dispatcher.store.schema import recipients, tasks, warnings

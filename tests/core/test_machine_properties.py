@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.lifecycle import Lifecycle, advance, start
-from dispatcher.machine import (
+from dispatcher.core.lifecycle import Lifecycle, advance, start
+from dispatcher.core.machine import (
     Action,
     Answer,
     Attempt,
@@ -26,8 +26,8 @@ from dispatcher.machine import (
     RecipientState,
     decide,
 )
-from dispatcher.model import Level
-from dispatcher.policy import LevelPolicy, load_policy
+from dispatcher.core.model import Level
+from dispatcher.core.policy import LevelPolicy, load_policy
 from tests.core.test_policy import EXAMPLES
 from tests.factories import make_warning
 

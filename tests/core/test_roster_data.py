@@ -6,8 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from dispatcher.roster import load_roster
-from dispatcher.roster_data import (
+from dispatcher.core.roster import load_roster
+from dispatcher.core.roster_snapshot import (
     canonical_json,
     roster_digest,
     roster_from_data,

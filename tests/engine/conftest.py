@@ -15,14 +15,14 @@ from sqlalchemy import text
 
 from channels.base import Channel
 from channels.registry import CHANNEL_NAMES
-from dispatcher.cap import parse_cap
-from dispatcher.ingest_format import parse_warning
-from dispatcher.jsonform import warning_to_data
-from dispatcher.policy import load_policy
-from dispatcher.restamp import restamp
-from dispatcher.roster import Roster, load_roster
+from dispatcher.core.cap import parse_cap
+from dispatcher.core.jsonform import warning_to_data
+from dispatcher.core.policy import load_policy
+from dispatcher.core.restamp import restamp
+from dispatcher.core.roster import Roster, load_roster
+from dispatcher.core.warning_format import parse_warning
+from dispatcher.runtime.settings import load_settings
 from dispatcher.service import ENGINE, build_app
-from dispatcher.settings import load_settings
 from dispatcher.store.db import Database, open_database
 from tests.fakes import RecordingChannel
 from tests.waiting import eventually as eventually  # the tests import it from here too

@@ -20,13 +20,13 @@ from sqlalchemy import text
 
 from channels.base import Channel
 from channels.registry import CHANNEL_NAMES
-from dispatcher.cap import parse_cap
-from dispatcher.jsonform import warning_to_data
-from dispatcher.policy import load_policy
-from dispatcher.restamp import restamp, shift_to
-from dispatcher.roster import load_roster
+from dispatcher.core.cap import parse_cap
+from dispatcher.core.jsonform import warning_to_data
+from dispatcher.core.policy import load_policy
+from dispatcher.core.restamp import restamp, shift_to
+from dispatcher.core.roster import load_roster
+from dispatcher.runtime.settings import load_settings
 from dispatcher.service import ENGINE, build_app
-from dispatcher.settings import load_settings
 from tests.engine.conftest import EXAMPLES, TOKEN, eventually
 from tests.fakes import RecordingChannel
 from tests.rosters import write_county

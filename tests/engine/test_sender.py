@@ -14,7 +14,7 @@ from channels.base import (
     TransientDeliveryError,
     UncertainDeliveryError,
 )
-from dispatcher.sender import ChannelLimits, Order, RetryPolicy, Sender, SendResult
+from dispatcher.engine.sender import ChannelLimits, Order, RetryPolicy, Sender, SendResult
 
 
 class ScriptedChannel:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from dispatcher.engine.replies import Replies
 from dispatcher.http.keys import REPLIES
-from dispatcher.replies import Replies
 from dispatcher.store.answers import Closed
 from dispatcher.store.receipts import Receipt, Replayed
 from tests.engine.conftest import Jiaoying, eventually

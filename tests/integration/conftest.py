@@ -26,8 +26,8 @@ from aio_pika.exceptions import AMQPConnectionError
 from sqlalchemy import text
 from yarl import URL
 
-from dispatcher.amqp import Consumer, WarningIntake
-from dispatcher.amqp_topology import (
+from dispatcher.amqp.consumer import Consumer, WarningIntake
+from dispatcher.amqp.topology import (
     DEAD_EXCHANGE,
     DEAD_QUEUE,
     DISPATCH_QUEUE,
@@ -35,10 +35,10 @@ from dispatcher.amqp_topology import (
     WARNINGS_EXCHANGE,
     declare_topology,
 )
-from dispatcher.ingest import Ingested, Ingestor
-from dispatcher.policy import load_policy
-from dispatcher.roster import load_roster
-from dispatcher.rosters import RosterBook
+from dispatcher.core.policy import load_policy
+from dispatcher.core.roster import load_roster
+from dispatcher.engine.ingest import Ingested, Ingestor
+from dispatcher.engine.roster_book import RosterBook
 from dispatcher.store.db import Database, open_database
 from tests.pg import fresh_database
 

@@ -17,9 +17,9 @@ import pytest
 from aio_pika import DeliveryMode
 from sqlalchemy.exc import DBAPIError
 
-from dispatcher.amqp import Consumer, is_transient
-from dispatcher.amqp_topology import DEAD_QUEUE, DELIVERY_LIMIT, DISPATCH_QUEUE
-from dispatcher.ingest import Ingested, Ingestor, IngestOutcome, Rejected
+from dispatcher.amqp.consumer import Consumer, is_transient
+from dispatcher.amqp.topology import DEAD_QUEUE, DELIVERY_LIMIT, DISPATCH_QUEUE
+from dispatcher.engine.ingest import Ingested, Ingestor, IngestOutcome, Rejected
 from dispatcher.store.db import Database, open_database
 from tests.integration.conftest import (
     CAP_XML,

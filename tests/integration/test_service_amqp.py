@@ -22,15 +22,15 @@ from sqlalchemy import text
 
 from channels.base import Channel
 from channels.registry import CHANNEL_NAMES
-from dispatcher.amqp_topology import DEAD_QUEUE, EVENTS_EXCHANGE
-from dispatcher.area import resolve
-from dispatcher.cap import parse_cap
+from dispatcher.amqp.topology import DEAD_QUEUE, EVENTS_EXCHANGE
+from dispatcher.core.area import resolve
+from dispatcher.core.cap import parse_cap
+from dispatcher.core.policy import load_policy
+from dispatcher.core.restamp import restamp_cap, shift_to
+from dispatcher.core.roster import Person, load_roster
 from dispatcher.http.keys import REPLIES
-from dispatcher.policy import load_policy
-from dispatcher.restamp import restamp_cap, shift_to
-from dispatcher.roster import Person, load_roster
+from dispatcher.runtime.settings import load_settings
 from dispatcher.service import ENGINE, build_app
-from dispatcher.settings import load_settings
 from tests.fakes import RecordingChannel
 from tests.integration.conftest import AMQP_URL, Broker, eventually, example
 

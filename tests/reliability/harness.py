@@ -29,7 +29,7 @@ import aiohttp
 from aio_pika.abc import AbstractExchange
 from sqlalchemy import text
 
-from dispatcher.amqp import AMQP_TROUBLE
+from dispatcher.amqp.consumer import AMQP_TROUBLE
 from dispatcher.store import migrate
 from dispatcher.store.db import open_database
 from tests.logscan import remember_env

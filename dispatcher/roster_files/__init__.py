@@ -1,0 +1,1 @@
+"""Reading a roster's files (CSV as spreadsheets save it)."""
