@@ -18,18 +18,18 @@ from enum import StrEnum
 from pathlib import Path
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.core.errors import InputError, RosterError
 from dispatcher.core.phones import mask_phones_in_text
 from dispatcher.core.roster import Person, Roster, load_roster
-from dispatcher.core.roster_snapshot import roster_digest, roster_from_data, roster_json
+from dispatcher.core.roster_snapshot import roster_digest, roster_json
 from dispatcher.engine.example_roster import refuse_example_roster
 from dispatcher.runtime.settings import Settings
 from dispatcher.store.db import Database, JSONText
-from dispatcher.store.intake import audit_row, ensure_roster
-from dispatcher.store.schema import audit, roster_snapshots
+from dispatcher.store.intake import audit_row
+from dispatcher.store.roster_snapshots import ensure_roster, read_roster
+from dispatcher.store.schema import audit
 
 log = structlog.get_logger("jiaoying.roster")
 
@@ -121,13 +121,10 @@ class RosterBook:
         """The roster version `roster_id`; raises KeyError if it was never stored."""
         roster = self._known.get(roster_id)
         if roster is None:
-            row = await conn.execute(
-                select(roster_snapshots.c.body).where(roster_snapshots.c.id == roster_id)
-            )
-            body = row.scalar_one_or_none()
-            if body is None:
+            roster = await read_roster(conn, roster_id)
+            if roster is None:
                 raise KeyError(roster_id)
-            roster = self._known[roster_id] = roster_from_data(body)
+            self._known[roster_id] = roster
         return roster
 
 

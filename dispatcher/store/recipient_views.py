@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dispatcher.core.machine import RecipientState
 from dispatcher.core.phones import mask_phone, mask_phones_in_text
 from dispatcher.core.roster import Person, Roster
-from dispatcher.engine.roster_book import RosterBook
 from dispatcher.store.queries import active_warning
+from dispatcher.store.roster_snapshots import RosterVersions
 from dispatcher.store.schema import answers, attempts, escalations, recipients, timers, warnings
 
 # The states of a chain still waiting for an answer: the silent persons.
@@ -62,7 +62,7 @@ def grids_view(roster: Roster, codes: Sequence[str]) -> list[dict[str, Any]]:
 async def list_recipients(
     conn: AsyncConnection,
     warning_id: str,
-    rosters: RosterBook,
+    rosters: RosterVersions,
     *,
     states: Collection[str] | None,
     grid: str | None,
@@ -211,7 +211,7 @@ def answer_view(row: Any, roster: Roster) -> dict[str, Any]:
 
 
 async def grid_status(
-    conn: AsyncConnection, code: str, rosters: RosterBook, now: datetime
+    conn: AsyncConnection, code: str, rosters: RosterVersions, now: datetime
 ) -> dict[str, Any] | None:
     """The grid's persons (current roster, and recipients of active warnings) and their
     state in each active warning that reaches the grid; None when neither knows the grid."""

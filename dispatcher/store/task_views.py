@@ -14,9 +14,9 @@ from sqlalchemy import case, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.core.roster import Roster
-from dispatcher.engine.roster_book import RosterBook
 from dispatcher.store.queries import masked_report
 from dispatcher.store.recipient_views import SILENT_STATES, grids_view, person_view
+from dispatcher.store.roster_snapshots import RosterVersions
 from dispatcher.store.schema import recipients, tasks, warnings
 
 # Sort key: open tasks (0) before done ones (1), each oldest first.
@@ -25,7 +25,7 @@ _RANK = case((tasks.c.status == "open", 0), else_=1)
 
 async def list_tasks(
     conn: AsyncConnection,
-    rosters: RosterBook,
+    rosters: RosterVersions,
     *,
     warning_id: str | None,
     status: str | None,
@@ -48,7 +48,7 @@ async def list_tasks(
 
 
 async def find_task(
-    conn: AsyncConnection, rosters: RosterBook, task_id: int
+    conn: AsyncConnection, rosters: RosterVersions, task_id: int
 ) -> dict[str, Any] | None:
     row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).one_or_none()
     if row is None:
@@ -57,7 +57,7 @@ async def find_task(
 
 
 async def task_views(
-    conn: AsyncConnection, rosters: RosterBook, rows: Sequence[Any]
+    conn: AsyncConnection, rosters: RosterVersions, rows: Sequence[Any]
 ) -> list[dict[str, Any]]:
     """`tasks` rows for display, named from their warnings' roster snapshots."""
     warning_ids = sorted({row.warning_id for row in rows})
