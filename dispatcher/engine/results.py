@@ -25,10 +25,10 @@ from datetime import datetime
 import structlog
 from sqlalchemy import bindparam, or_, update
 
-from dispatcher.amqp.consumer import describe_error, is_transient
-from dispatcher.engine.sender import SendResult
+from channels.base import SendResult
 from dispatcher.store.chains import mark_delivered, wake_recipients
 from dispatcher.store.db import Database
+from dispatcher.store.errors import describe_error, is_transient
 from dispatcher.store.schema import attempts
 
 log = structlog.get_logger("jiaoying.results")

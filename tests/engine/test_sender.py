@@ -10,11 +10,12 @@ from channels.base import (
     PermanentDeliveryError,
     Reason,
     Receipt,
+    SendResult,
     Status,
     TransientDeliveryError,
     UncertainDeliveryError,
 )
-from dispatcher.engine.sender import ChannelLimits, Order, RetryPolicy, Sender, SendResult
+from dispatcher.engine.sender import ChannelLimits, Order, RetryPolicy, Sender
 
 
 class ScriptedChannel:
