@@ -24,7 +24,6 @@ from aiohttp import web
 from sqlalchemy.exc import DBAPIError
 
 from channels.base import Channel
-from channels.registry import build_providers
 from dispatcher.amqp.consumer import Consumer
 from dispatcher.amqp.events import EventPublisher
 from dispatcher.core.errors import InputError
@@ -56,6 +55,7 @@ from dispatcher.http.status import CLOCK, READER, add_status_routes
 from dispatcher.http.twilio_callbacks import add_twilio_routes
 from dispatcher.http.warnings_endpoint import INGESTOR, post_warning
 from dispatcher.http.wechat_callbacks import add_wechat_routes
+from dispatcher.providers import build_providers
 from dispatcher.runtime.heap import settle_heap
 from dispatcher.runtime.logs import configure_logging, redact_url
 from dispatcher.runtime.metrics import Metrics

@@ -54,7 +54,7 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # either fully configured or runs in simulate mode; half a set of credentials is a typo,
 # and silently simulating would look like "nobody answered". `real_providers` reads this
 # list, and with it the rule that real providers never run on the example roster: a
-# provider added to channels.registry is added here.
+# provider added to dispatcher.providers is added here.
 _CREDENTIAL_GROUPS: dict[str, tuple[str, ...]] = {
     "Twilio": ("twilio_account_sid", "twilio_auth_token", "twilio_from"),
     "WeChat": ("wechat_appid", "wechat_secret", "wechat_template_id", "wechat_token"),

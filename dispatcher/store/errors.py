@@ -20,6 +20,7 @@ _TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
 # FULL, CANTOPEN, PROTOCOL. SQLITE_ERROR (bad SQL, a missing table) is a bug's.
 _TRANSIENT_SQLITE_CODES = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
 
+
 def is_transient(error: BaseException) -> bool:
     """True for store trouble that passes by itself: a lost or refused connection, a locked
     SQLite file, a serialization failure or deadlock, a server shutting down, a timeout.
