@@ -45,7 +45,7 @@ from dispatcher.http.auth import SETTINGS
 from dispatcher.http.broadcast_callbacks import add_broadcast_routes
 from dispatcher.http.dashboard import add_dashboard_routes
 from dispatcher.http.health import PROBES, healthz, readyz
-from dispatcher.http.keys import REPLIES
+from dispatcher.http.keys import REPLIES, ROSTER_RELOAD, ROSTERS
 from dispatcher.http.limits import body_limits
 from dispatcher.http.problems import json_errors
 from dispatcher.http.prometheus import METRICS, get_metrics
@@ -221,6 +221,8 @@ def _engine(
         )
         app[METRICS] = metrics
         app[ENGINE] = engine
+        app[ROSTERS] = rosters
+        app[ROSTER_RELOAD] = engine.roster_reload
         app[INGESTOR] = ingestor
         await maintenance.beat()
         yield

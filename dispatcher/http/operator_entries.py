@@ -20,13 +20,12 @@ from dispatcher.http.api import (
     choice_of,
     cursor_of,
     encode_cursor,
-    engine_parts,
     json_ok,
     limit_of,
     text_of,
 )
 from dispatcher.http.auth import TOKEN_NAME
-from dispatcher.http.keys import REPLIES
+from dispatcher.http.keys import REPLIES, ROSTERS
 from dispatcher.http.problems import problem
 from dispatcher.store.operator import answerable, attach_note, current_answer, persons_of
 from dispatcher.store.task_views import find_task, list_tasks
@@ -77,7 +76,7 @@ async def post_answer(request: web.Request) -> web.Response:
     """
     warning_id = request.match_info["warning_id"]
     entry = await body_of(request, OperatorAnswer)
-    rosters, _ = engine_parts(request.app)
+    rosters = request.app[ROSTERS]
     db = request.app[READER]
     async with db.reader.connect() as conn:
         subject = await answerable(conn, rosters, warning_id, entry.person_id)
@@ -120,7 +119,7 @@ async def get_tasks(request: web.Request) -> web.Response:
     status = choice_of(request, "status", TaskStatus)
     limit = limit_of(request)
     cursor = cursor_of(request, (int, int))
-    rosters, _ = engine_parts(request.app)
+    rosters = request.app[ROSTERS]
     async with request.app[READER].reader.connect() as conn:
         items, last = await list_tasks(
             conn,
@@ -142,7 +141,7 @@ async def post_task_report(request: web.Request) -> web.Response:
     if task_id is None:
         return problem(404, "no such task")
     entry = await body_of(request, DoorKnockReport)
-    rosters, _ = engine_parts(request.app)
+    rosters = request.app[ROSTERS]
     name = request[TOKEN_NAME]
     report: dict[str, Any] = {**entry.model_dump(), "reported_by": name}
     # The answer path every other answer takes: one transaction for the task and the

@@ -15,11 +15,11 @@ from dispatcher.engine.roster_book import (
     Outcome,
     ReloadAttempt,
     RosterBook,
-    RosterReload,
     RosterVersion,
 )
-from dispatcher.http.api import api_route, engine_parts, json_ok
+from dispatcher.http.api import api_route, json_ok
 from dispatcher.http.auth import TOKEN_NAME
+from dispatcher.http.keys import ROSTER_RELOAD, ROSTERS
 from dispatcher.http.problems import problem
 
 
@@ -32,7 +32,7 @@ def add_roster_routes(app: web.Application) -> None:
 async def get_roster(request: web.Request) -> web.Response:
     """The roster in force: where from, when, its counts and content hash; and what the
     last reload attempt did, with its problems if it was refused."""
-    rosters, _ = engine_parts(request.app)
+    rosters = request.app[ROSTERS]
     return json_ok(roster_view(rosters))
 
 
@@ -40,8 +40,8 @@ async def get_roster(request: web.Request) -> web.Response:
 async def post_roster_reload(request: web.Request) -> web.Response:
     """Read the roster again from JIAOYING_ROSTER_DIR and check it whole: 200 when it is
     in force (or was already), 422 listing every problem when the old one stays."""
-    rosters, _ = engine_parts(request.app)
-    attempt = await _reload(request.app).reload(by=request[TOKEN_NAME])
+    rosters = request.app[ROSTERS]
+    attempt = await request.app[ROSTER_RELOAD].reload(by=request[TOKEN_NAME])
     if attempt.outcome is Outcome.REFUSED:
         count = len(attempt.problems)
         return problem(
@@ -84,10 +84,3 @@ def _attempt(attempt: ReloadAttempt) -> dict[str, Any]:
         "digest": attempt.digest,
         "problems": list(attempt.problems),
     }
-
-
-def _reload(app: web.Application) -> RosterReload:
-    """The running engine's reload, read at call time (see `engine_parts`)."""
-    from dispatcher.service import ENGINE
-
-    return app[ENGINE].roster_reload

@@ -21,12 +21,12 @@ from dispatcher.http.api import (
     choice_of,
     cursor_of,
     encode_cursor,
-    engine_parts,
     flag_of,
     json_ok,
     limit_of,
     text_of,
 )
+from dispatcher.http.keys import ROSTERS
 from dispatcher.http.ledger_csv import get_ledger
 from dispatcher.http.openapi import get_openapi
 from dispatcher.http.operator_entries import get_tasks, post_answer, post_task_report
@@ -85,7 +85,7 @@ async def get_warnings(request: web.Request) -> web.Response:
 @api_route
 async def get_warning(request: web.Request) -> web.Response:
     warning_id = request.match_info["warning_id"]
-    rosters, _ = engine_parts(request.app)
+    rosters = request.app[ROSTERS]
     async with request.app[READER].reader.connect() as conn:
         summary = await warning_summary(conn, warning_id, request.app[CLOCK](), rosters)
     if summary is None:
@@ -102,7 +102,7 @@ async def get_recipients(request: web.Request) -> web.Response:
     grid = text_of(request, "grid", max_length=64)
     limit = limit_of(request)
     cursor = cursor_of(request, (int,))
-    rosters, _ = engine_parts(request.app)
+    rosters = request.app[ROSTERS]
     async with request.app[READER].reader.connect() as conn:
         found = await list_recipients(
             conn,
@@ -123,7 +123,7 @@ async def get_recipients(request: web.Request) -> web.Response:
 @api_route
 async def get_grid_status(request: web.Request) -> web.Response:
     code = request.match_info["code"]
-    rosters, _ = engine_parts(request.app)
+    rosters = request.app[ROSTERS]
     async with request.app[READER].reader.connect() as conn:
         status = await grid_status(conn, code, rosters, request.app[CLOCK]())
     if status is None:
