@@ -23,9 +23,11 @@ var/dev-token:
 	@$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(24))" > $@
 	@chmod 600 $@
 
+# The layer contract (pyproject.toml, [tool.importlinter]) is checked with the style.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict dispatcher channels

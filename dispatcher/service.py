@@ -28,8 +28,8 @@ from dispatcher.amqp.consumer import Consumer
 from dispatcher.amqp.events import EventPublisher
 from dispatcher.core.errors import InputError
 from dispatcher.core.links import AnswerLinks
-from dispatcher.core.policy import Policy, load_policy
-from dispatcher.core.roster import Roster, load_roster
+from dispatcher.core.policy import Policy
+from dispatcher.core.roster import Roster
 from dispatcher.engine.example_roster import refuse_example_roster
 from dispatcher.engine.ingest import MAX_BODY, Ingestor
 from dispatcher.engine.maintenance import Maintenance, gauges
@@ -40,6 +40,8 @@ from dispatcher.engine.roster_book import RosterBook, RosterReload
 from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.sender import ChannelLimits, Sender
 from dispatcher.engine.texts import Texts
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.http.answer_page import add_answer_routes
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.broadcast_callbacks import add_broadcast_routes

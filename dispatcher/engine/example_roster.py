@@ -23,8 +23,9 @@ import functools
 from pathlib import Path
 
 from dispatcher.core.errors import InputError, RosterError
-from dispatcher.core.roster import Roster, load_roster
+from dispatcher.core.roster import Roster
 from dispatcher.core.roster_snapshot import roster_digest
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.runtime.settings import Settings, env_name, shipped_examples
 
 __all__ = ["ExampleRosterRefused", "example_roster_kind", "refuse_example_roster"]

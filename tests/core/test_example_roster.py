@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.core.roster import load_roster
 from dispatcher.engine.example_roster import (
     ExampleRosterRefused,
     example_roster_kind,
     refuse_example_roster,
 )
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.providers import build_providers
 from dispatcher.runtime import settings as settings_module
 from dispatcher.runtime.settings import _CREDENTIAL_GROUPS, Settings, env_name, load_settings

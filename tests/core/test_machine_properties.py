@@ -27,7 +27,8 @@ from dispatcher.core.machine import (
     decide,
 )
 from dispatcher.core.model import Level
-from dispatcher.core.policy import LevelPolicy, load_policy
+from dispatcher.core.policy import LevelPolicy
+from dispatcher.files.policy_file import load_policy
 from tests.core.test_policy import EXAMPLES
 from tests.factories import make_warning
 

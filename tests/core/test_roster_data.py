@@ -6,7 +6,6 @@ import hashlib
 import json
 from pathlib import Path
 
-from dispatcher.core.roster import load_roster
 from dispatcher.core.roster_snapshot import (
     canonical_json,
     roster_digest,
@@ -14,6 +13,7 @@ from dispatcher.core.roster_snapshot import (
     roster_json,
     roster_to_data,
 )
+from dispatcher.files.roster_dir import load_roster
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "roster"
 

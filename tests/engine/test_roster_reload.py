@@ -17,7 +17,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from dispatcher.core.phones import mask_phones_in_text, normalise_phone
-from dispatcher.core.roster import check_roster
+from dispatcher.files.roster_dir import check_roster
 from dispatcher.runtime.settings import env_name
 from tests.engine.conftest import EXAMPLES, Jiaoying, eventually
 from tests.engine.test_status_api import RED, Api, all_told, replies

@@ -22,9 +22,9 @@ from channels.base import Channel
 from channels.registry import CHANNEL_NAMES
 from dispatcher.core.cap import parse_cap
 from dispatcher.core.jsonform import warning_to_data
-from dispatcher.core.policy import load_policy
 from dispatcher.core.restamp import restamp, shift_to
-from dispatcher.core.roster import load_roster
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.runtime.settings import load_settings
 from dispatcher.service import ENGINE, build_app
 from tests.engine.conftest import EXAMPLES, TOKEN, eventually

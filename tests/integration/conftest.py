@@ -35,10 +35,10 @@ from dispatcher.amqp.topology import (
     WARNINGS_EXCHANGE,
     declare_topology,
 )
-from dispatcher.core.policy import load_policy
-from dispatcher.core.roster import load_roster
 from dispatcher.engine.ingest import Ingested, Ingestor
 from dispatcher.engine.roster_book import RosterBook
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.store.db import Database, open_database
 from tests.pg import fresh_database
 

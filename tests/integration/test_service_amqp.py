@@ -25,9 +25,10 @@ from channels.registry import CHANNEL_NAMES
 from dispatcher.amqp.topology import DEAD_QUEUE, EVENTS_EXCHANGE
 from dispatcher.core.area import resolve
 from dispatcher.core.cap import parse_cap
-from dispatcher.core.policy import load_policy
 from dispatcher.core.restamp import restamp_cap, shift_to
-from dispatcher.core.roster import Person, load_roster
+from dispatcher.core.roster import Person
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.http.keys import REPLIES
 from dispatcher.runtime.settings import load_settings
 from dispatcher.service import ENGINE, build_app

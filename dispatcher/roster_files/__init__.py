@@ -1,1 +1,0 @@
-"""Reading a roster's files (CSV as spreadsheets save it)."""
