@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from dispatcher.core.machine import ENDED_STATES
 from dispatcher.http.api import (
     READER,
     api_route,
@@ -30,7 +31,6 @@ from dispatcher.http.problems import problem
 from dispatcher.store.operator import answerable, attach_note, current_answer, persons_of
 from dispatcher.store.task_views import find_task, list_tasks
 
-ENDED_STATES = ("cancelled", "expired")
 NO_NUL = r"^[^\x00]*$"  # the store cannot keep a NUL character
 MAX_ROW_ID = 2**63 - 1  # what a BIGINT key can hold; a larger number names no row
 

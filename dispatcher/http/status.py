@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from aiohttp import web
 
-from dispatcher.core.machine import RecipientState
+from dispatcher.core.machine import OPEN_STATES, RecipientState
 from dispatcher.core.model import Level
 from dispatcher.http.api import (
     CLOCK,
@@ -33,7 +33,7 @@ from dispatcher.http.operator_entries import get_tasks, post_answer, post_task_r
 from dispatcher.http.problems import problem
 from dispatcher.store.dead_letter_views import list_dead_letters
 from dispatcher.store.queries import WarningFilter, list_warnings, warning_summary
-from dispatcher.store.recipient_views import SILENT_STATES, grid_status, list_recipients
+from dispatcher.store.recipient_views import grid_status, list_recipients
 
 __all__ = ["CLOCK", "READER", "add_status_routes", "get_warning"]
 
@@ -158,7 +158,7 @@ def _states(text: str | None) -> set[str] | None:
     for part in text.split(","):
         name = part.strip()
         if name == SILENT:
-            states.update(SILENT_STATES)
+            states.update(OPEN_STATES)
         elif name in STATE_NAMES:
             states.add(name)
         else:

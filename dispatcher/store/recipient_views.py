@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Text, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.core.machine import RecipientState
+from dispatcher.core.machine import OPEN_STATES, RecipientState
 from dispatcher.core.phones import mask_phone, mask_phones_in_text
 from dispatcher.core.roster import Person, Roster
 from dispatcher.store.queries import active_warning
@@ -25,7 +25,6 @@ from dispatcher.store.roster_snapshots import RosterVersions
 from dispatcher.store.schema import answers, attempts, escalations, recipients, timers, warnings
 
 # The states of a chain still waiting for an answer: the silent persons.
-SILENT_STATES = ("pending", "notified", "delivered", "unreachable")
 
 
 def has_grid(column: Any, code: str, *, prefix: bool = False) -> ColumnElement[bool]:
@@ -110,7 +109,7 @@ async def list_recipients(
                 "escalation": row.escalation,
                 "first_notified_at": _iso(row.first_notified_at),
                 "answered_at": _iso(row.answered_at),
-                "next_step_at": _iso(row.next_step_at) if row.state in SILENT_STATES else None,
+                "next_step_at": _iso(row.next_step_at) if row.state in OPEN_STATES else None,
                 "attempts": tried[row.id],
                 "escalations": escalated[row.id],
                 "answer": answer,

@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import case, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatcher.core.machine import OPEN_STATES
 from dispatcher.core.roster import Roster
 from dispatcher.store.queries import masked_report
-from dispatcher.store.recipient_views import SILENT_STATES, grids_view, person_view
+from dispatcher.store.recipient_views import grids_view, person_view
 from dispatcher.store.roster_snapshots import RosterVersions
 from dispatcher.store.schema import recipients, tasks, warnings
 
@@ -76,7 +77,7 @@ async def task_views(
     silent: dict[str, list[Any]] = defaultdict(list)
     for recipient in await conn.execute(
         select(recipients.c.warning_id, recipients.c.person_id, recipients.c.grid_codes)
-        .where(recipients.c.warning_id.in_(warning_ids), recipients.c.state.in_(SILENT_STATES))
+        .where(recipients.c.warning_id.in_(warning_ids), recipients.c.state.in_(OPEN_STATES))
         .order_by(recipients.c.id)
     ):
         silent[recipient.warning_id].append(recipient)
