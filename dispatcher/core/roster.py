@@ -163,6 +163,12 @@ class Roster:
         end = bisect_left(self._codes, prefix + ":", lo=start)
         return tuple(self.grids[code] for code in self._codes[start:end])
 
+    def name_of(self, person_id: str | None) -> str | None:
+        """The person's name; None for an id this roster does not list (an operator's
+        token name, a person a later roster dropped) or for no id."""
+        person = self.persons.get(person_id) if person_id else None
+        return person.name if person else None
+
     def persons_of_grid(self, code: str) -> tuple[Person, ...]:
         """The persons who answer for grid `code`, sorted by id (none for unknown codes)."""
         return self._by_grid.get(code, ())

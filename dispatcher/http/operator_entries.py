@@ -95,11 +95,10 @@ async def post_answer(request: web.Request) -> web.Response:
     async with db.reader.connect() as conn:
         state, answer = await current_answer(conn, subject)
         closed_persons = await persons_of(conn, closed.recipient_ids)
-    person = subject.roster.persons.get(entry.person_id)
     view = {
         "warning_id": warning_id,
         "person_id": entry.person_id,
-        "name": person.name if person else None,
+        "name": subject.roster.name_of(entry.person_id),
         "recorded": bool(closed.recipient_ids),
         "state": state,
         "answer": answer,

@@ -14,8 +14,6 @@ answer that may close it.
 
 from __future__ import annotations
 
-import functools
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,10 +41,11 @@ from dispatcher.core.answers import (
 )
 from dispatcher.core.machine import OPEN_STATES, RecipientState
 from dispatcher.core.model import Level
-from dispatcher.core.policy import GridAnswer, policy_from_data
+from dispatcher.core.policy import GridAnswer
 from dispatcher.store.chains import add_events, end_answered, lock_chains, lock_warnings
 from dispatcher.store.intake import audit_row
 from dispatcher.store.outbox import event_row
+from dispatcher.store.policies import level_policy
 from dispatcher.store.reports import summoned_about_silent
 from dispatcher.store.schema import (
     answers,
@@ -308,17 +307,9 @@ async def _chains(conn: AsyncConnection, warning_ids: Iterable[str]) -> dict[str
     chains = {}
     for row in rows:
         level = Level(row.level)
-        grid_answer = _grid_answer(level, json.dumps(row.policy, sort_keys=True))
+        grid_answer = level_policy(row.id, level, row.policy).grid_answer
         chains[row.id] = _Chain(level, row.clock_start, grid_answer)
     return chains
-
-
-@functools.lru_cache(maxsize=64)
-def _grid_answer(level: Level, policy: str) -> GridAnswer:
-    """`grid_answer` of the warning's policy (as JSON text) at `level`. Validating a policy
-    cost a batch of answers more than its statements; a warning keeps its policy, and
-    the cache is keyed by the policy's text, so no warning can see another's."""
-    return policy_from_data(json.loads(policy)).for_level(level).grid_answer
 
 
 async def _assign(

@@ -252,12 +252,11 @@ async def _tasks(
     for task in rows:
         if task.status != "done":
             continue
-        assignee = roster.persons.get(task.assignee_id) if task.assignee_id else None
         reports.append(
             {
                 "task_id": task.id,
                 "assignee_id": task.assignee_id,
-                "assignee_name": assignee.name if assignee else None,
+                "assignee_name": roster.name_of(task.assignee_id),
                 "grid_codes": list(task.grid_codes),
                 "reported_at": task.reported_at.isoformat() if task.reported_at else None,
                 "report": masked_report(task.report),

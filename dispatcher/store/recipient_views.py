@@ -168,13 +168,12 @@ async def _escalations_of(
         .order_by(escalations.c.level, escalations.c.id)
     )
     for row in rows:
-        target = roster.persons.get(row.target_id) if row.target_id else None
         found[row.recipient_id].append(
             {
                 "level": row.level,
                 "occasion": row.occasion,
                 "target_id": row.target_id,
-                "target_name": target.name if target else None,
+                "target_name": roster.name_of(row.target_id),
                 "at": row.created_at.isoformat(),
             }
         )
@@ -198,12 +197,11 @@ async def _answers_of(
 
 def answer_view(row: Any, roster: Roster) -> dict[str, Any]:
     """One `answers` row for display; `by` is a person id, or an operator token's name."""
-    by = roster.persons.get(row.by)
     return {
         "at": row.at.isoformat(),
         "via": row.via,
         "by": row.by,
-        "by_name": by.name if by else None,
+        "by_name": roster.name_of(row.by),
         "how": row.how,
         "detail": mask_phones_in_text(row.detail) if row.detail else None,
     }

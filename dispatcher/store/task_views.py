@@ -14,7 +14,6 @@ from sqlalchemy import case, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.core.machine import OPEN_STATES
-from dispatcher.core.roster import Roster
 from dispatcher.store.queries import masked_report
 from dispatcher.store.recipient_views import grids_view, person_view
 from dispatcher.store.roster_snapshots import RosterVersions
@@ -88,7 +87,7 @@ async def task_views(
         assignee = roster.persons.get(row.assignee_id) if row.assignee_id else None
         grids = set(row.grid_codes)
         still_silent = [
-            {"person_id": r.person_id, "name": _name(roster, r.person_id)}
+            {"person_id": r.person_id, "name": roster.name_of(r.person_id)}
             for r in silent[row.warning_id]
             if row.status == "open" and grids & set(r.grid_codes)
         ]
@@ -109,8 +108,3 @@ async def task_views(
             }
         )
     return views
-
-
-def _name(roster: Roster, person_id: str) -> str | None:
-    person = roster.persons.get(person_id)
-    return person.name if person else None

@@ -33,7 +33,8 @@ from dispatcher.http.keys import REPLIES
 from dispatcher.runtime.settings import load_settings
 from dispatcher.service import ENGINE, build_app
 from tests.fakes import RecordingChannel
-from tests.integration.conftest import AMQP_URL, Broker, eventually, example
+from tests.integration.conftest import AMQP_URL, Broker, example
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 RED = "red-rainstorm.xml"
