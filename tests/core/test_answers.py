@@ -217,7 +217,7 @@ def _without(chains: OpenChains, taken: set[int]) -> OpenChains:
     return left
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings().max_examples, deadline=None)
 @given(batches())
 def test_a_batch_closes_what_the_same_answers_one_by_one_would(
     batch: Batch,
@@ -236,7 +236,7 @@ def test_a_batch_closes_what_the_same_answers_one_by_one_would(
     assert together == one_by_one
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings().max_examples, deadline=None)
 @given(batches())
 def test_no_chain_is_closed_twice_and_only_open_chains_are_closed(
     batch: Batch,
@@ -262,7 +262,7 @@ def test_no_chain_is_closed_twice_and_only_open_chains_are_closed(
 revisions = st.integers(0, 3)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings().max_examples, deadline=None)
 @given(
     recipient_revision=revisions,
     recipient_chain=revisions,
