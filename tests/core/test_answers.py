@@ -208,12 +208,12 @@ def batches(
 
 def _without(chains: OpenChains, taken: set[int]) -> OpenChains:
     left = OpenChains()
-    for key, found_chains in chains.own.items():
-        left.own[key] = [c for c in found_chains if c[0] not in taken]
-    for key, found_chains in chains.summoned.items():
-        left.summoned[key] = [c for c in found_chains if c[0] not in taken]
-    for key, found_chains in chains.covered.items():
-        left.covered[key] = [c for c in found_chains if c[0] not in taken]
+    for person, found_chains in chains.own.items():
+        left.own[person] = [c for c in found_chains if c[0] not in taken]
+    for person, found_chains in chains.summoned.items():
+        left.summoned[person] = [c for c in found_chains if c[0] not in taken]
+    for grids, found_chains in chains.covered.items():
+        left.covered[grids] = [c for c in found_chains if c[0] not in taken]
     return left
 
 

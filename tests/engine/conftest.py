@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
@@ -43,6 +44,12 @@ def shift_to_now() -> timedelta:
     return datetime.now(UTC).replace(microsecond=0) - ALERT_SENT
 
 
+def app_of(client: TestClient[Any, Any]) -> web.Application:
+    """The application the test client serves (the in-process service's)."""
+    assert isinstance(client.server, TestServer)
+    return client.server.app
+
+
 @dataclass
 class Jiaoying:
     client: TestClient[Any, Any]
@@ -50,9 +57,15 @@ class Jiaoying:
     roster: Roster
     shift: timedelta
 
+    def phone(self, person_id: str) -> str:
+        """The person's number in the service's roster (E.164)."""
+        phone = self.roster.persons[person_id].phone
+        assert phone, f"{person_id} has no phone in the roster"
+        return phone
+
     @property
     def db(self) -> Database:
-        return self.client.server.app[ENGINE].db
+        return app_of(self.client)[ENGINE].db
 
     async def post(self, example: str, *, expect: int = 202) -> dict[str, Any]:
         """Post an example warning, moved in time so that the red alert is sent now."""

@@ -31,12 +31,12 @@ from tests.integration.conftest import (
     StartConsumer,
     bounded,
     connect,
-    eventually,
     example,
     make_ingestor,
     rows,
     url_through,
 )
+from tests.waiting import eventually
 
 RED = example("red-rainstorm.xml")
 # The red alert moved to 东城区, Beijing (110101): no grid of the 陆河 roster answers for it.
