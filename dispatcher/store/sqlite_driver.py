@@ -24,8 +24,8 @@ wait, or takes SQLite long, still travels:
   times their columns). SQLite's time grows with the rows a statement writes or looks
   up, and on aiosqlite's thread it runs beside the loop, on the other core. The INSERT
   of a scheduler's claim of a hundred sends takes SQLite about 2.2 ms: run on the loop,
-  such statements delayed the sends the loop makes (the benchmark's timers missed their
-  p99 of 1 s without this bound). A trickled answer's statements bind a handful of
+  such statements would delay the sends the loop makes, by enough to miss the timers'
+  target (p99 lateness under 1 s). A trickled answer's statements bind a handful of
   values each, and take SQLite a few microseconds.
 The longest statement left on the loop is one over a whole chain with few values: a
 county warning's timers at ingest, about 0.1 s for 50,000 recipients (measured on SQLite
