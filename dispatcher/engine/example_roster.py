@@ -22,9 +22,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from dispatcher.core.canonical import roster_digest
 from dispatcher.core.errors import InputError, RosterError
 from dispatcher.core.roster import Roster
-from dispatcher.core.roster_snapshot import roster_digest
 from dispatcher.files.roster_dir import load_roster
 from dispatcher.runtime.settings import Settings, env_name, shipped_examples
 

@@ -16,13 +16,13 @@ from typing import Any
 
 import structlog
 
+from dispatcher.core.content_type import parse_warning
 from dispatcher.core.errors import InvalidWarning
 from dispatcher.core.jsonform import warning_to_data
 from dispatcher.core.lifecycle import advance
 from dispatcher.core.model import MsgType, Warning
 from dispatcher.core.plan import plan_alert, recipients_of, resolve_or_reject
 from dispatcher.core.policy import Policy, policy_to_data
-from dispatcher.core.warning_format import parse_warning
 from dispatcher.engine.roster_book import RosterBook
 from dispatcher.runtime.metrics import Metrics
 from dispatcher.store.db import Database

@@ -20,16 +20,16 @@ from pathlib import Path
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatcher.core.canonical import roster_digest, roster_json
 from dispatcher.core.errors import InputError, RosterError
 from dispatcher.core.phones import mask_phones_in_text
 from dispatcher.core.roster import Person, Roster
-from dispatcher.core.roster_snapshot import roster_digest, roster_json
 from dispatcher.engine.example_roster import refuse_example_roster
 from dispatcher.files.roster_dir import load_roster
 from dispatcher.runtime.settings import Settings
 from dispatcher.store.db import Database, JSONText
 from dispatcher.store.intake import audit_row
-from dispatcher.store.roster_snapshots import ensure_roster, read_roster
+from dispatcher.store.roster_versions import ensure_roster, read_roster
 from dispatcher.store.schema import audit
 
 log = structlog.get_logger("jiaoying.roster")

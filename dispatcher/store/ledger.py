@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dispatcher.core.phones import mask_phones_in_text
 from dispatcher.core.roster import Roster
 from dispatcher.store.queries import related_dead_letter
-from dispatcher.store.roster_snapshots import RosterVersions
+from dispatcher.store.roster_versions import RosterVersions
 from dispatcher.store.schema import (
     answers,
     attempts,

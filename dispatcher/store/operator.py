@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.core.roster import Roster
 from dispatcher.store.recipient_views import answer_view
-from dispatcher.store.roster_snapshots import RosterVersions
+from dispatcher.store.roster_versions import RosterVersions
 from dispatcher.store.schema import answers, recipients, summons, warnings
 
 

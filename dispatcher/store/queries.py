@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dispatcher.core.machine import RecipientState
 from dispatcher.core.phones import mask_phones_in_text
 from dispatcher.store.place_views import area_names, place_names
-from dispatcher.store.roster_snapshots import RosterVersions
+from dispatcher.store.roster_versions import RosterVersions
 from dispatcher.store.schema import (
     attempts,
     dead_letters,

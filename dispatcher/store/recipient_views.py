@@ -21,7 +21,7 @@ from dispatcher.core.machine import OPEN_STATES, RecipientState
 from dispatcher.core.phones import mask_phone, mask_phones_in_text
 from dispatcher.core.roster import Person, Roster
 from dispatcher.store.queries import active_warning
-from dispatcher.store.roster_snapshots import RosterVersions
+from dispatcher.store.roster_versions import RosterVersions
 from dispatcher.store.schema import answers, attempts, escalations, recipients, timers, warnings
 
 # The states of a chain still waiting for an answer: the silent persons.

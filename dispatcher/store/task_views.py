@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dispatcher.core.machine import OPEN_STATES
 from dispatcher.store.queries import masked_report
 from dispatcher.store.recipient_views import grids_view, person_view
-from dispatcher.store.roster_snapshots import RosterVersions
+from dispatcher.store.roster_versions import RosterVersions
 from dispatcher.store.schema import recipients, tasks, warnings
 
 # Sort key: open tasks (0) before done ones (1), each oldest first.

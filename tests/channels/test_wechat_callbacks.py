@@ -18,10 +18,10 @@ from sqlalchemy import text
 from channels.base import Channel
 from channels.wechat import WeChatTemplate
 from channels.wechat_token import AccessTokens
+from dispatcher.core.content_type import parse_warning
 from dispatcher.core.jsonform import warning_to_data
 from dispatcher.core.restamp import restamp
 from dispatcher.core.roster import Roster
-from dispatcher.core.warning_format import parse_warning
 from dispatcher.files.policy_file import load_policy
 from dispatcher.files.roster_dir import load_roster
 from dispatcher.http.auth import SETTINGS

@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from dispatcher.core.roster_snapshot import (
+from dispatcher.core.canonical import (
     canonical_json,
     roster_digest,
     roster_from_data,

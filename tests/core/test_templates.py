@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.core.warning_format import parse_warning
+from dispatcher.core.content_type import parse_warning
 from dispatcher.engine.texts import Addressee, Texts, WarningText, fit, sms_segments
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,10 +17,10 @@ from sqlalchemy import text
 from channels.base import Channel
 from channels.registry import CHANNEL_NAMES
 from dispatcher.core.cap import parse_cap
+from dispatcher.core.content_type import parse_warning
 from dispatcher.core.jsonform import warning_to_data
 from dispatcher.core.restamp import restamp
 from dispatcher.core.roster import Roster
-from dispatcher.core.warning_format import parse_warning
 from dispatcher.files.policy_file import load_policy
 from dispatcher.files.roster_dir import load_roster
 from dispatcher.runtime.settings import load_settings

@@ -17,10 +17,10 @@ import pytest
 
 from dispatcher.core.area import resolve
 from dispatcher.core.cap import parse_cap
+from dispatcher.core.content_type import parse_warning
 from dispatcher.core.jsonform import warning_to_data
 from dispatcher.core.restamp import restamp
 from dispatcher.core.roster import Person, Roster
-from dispatcher.core.warning_format import parse_warning
 from dispatcher.engine.replies import Replies
 from dispatcher.http.keys import REPLIES
 from tests.engine.conftest import EXAMPLES, TOKEN, Jiaoying, app_of, eventually

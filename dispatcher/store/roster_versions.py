@@ -12,8 +12,8 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatcher.core.canonical import roster_from_data
 from dispatcher.core.roster import Roster
-from dispatcher.core.roster_snapshot import roster_from_data
 from dispatcher.store.chains import insert_of
 from dispatcher.store.db import JSONText
 from dispatcher.store.schema import roster_snapshots
