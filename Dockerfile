@@ -11,23 +11,37 @@
 # refuses to start on the example roster: mount the county's and set JIAOYING_ROSTER_DIR,
 #   -v /srv/roster:/app/roster:ro -e JIAOYING_ROSTER_DIR=/app/roster
 # (`docker kill -s HUP` takes a changed roster without a restart).
-FROM python:3.11-slim
+# Two stages: the first installs the locked dependencies (requirements/runtime.lock, the
+# versions the tests passed with) and the project into a virtual environment; the second
+# is the slim runtime with that environment alone, no build tools or pip cache.
+FROM python:3.11-slim AS build
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
+ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-WORKDIR /app
+WORKDIR /src
+COPY requirements/runtime.lock requirements/runtime.lock
+RUN python -m venv /opt/jiaoying \
+    && /opt/jiaoying/bin/pip install -r requirements/runtime.lock
 COPY pyproject.toml README.md ./
 COPY dispatcher ./dispatcher
 COPY channels ./channels
 COPY templates ./templates
 COPY examples ./examples
-# A regular (not editable) install: templates and examples travel inside the wheel as
-# dispatcher/_templates and dispatcher/_examples, which the settings use by default.
-RUN pip install . \
-    && useradd --system --uid 10001 --home-dir /app jiaoying \
+# A regular (not editable) install, its dependencies already in place: templates and
+# examples travel inside the wheel as dispatcher/_templates and dispatcher/_examples,
+# which the settings use by default.
+RUN /opt/jiaoying/bin/pip install --no-deps .
+
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/jiaoying/bin:$PATH
+
+COPY --from=build /opt/jiaoying /opt/jiaoying
+WORKDIR /app
+RUN useradd --system --uid 10001 --home-dir /app jiaoying \
     && mkdir -p /app/var \
     && chown jiaoying /app/var
 

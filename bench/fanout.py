@@ -30,7 +30,7 @@ from bench.client import (
 from bench.load import channel_baseline, sms_baseline
 from bench.procs import Service, ServiceConfig, StandIn
 from bench.world import SMS_ONLY, county, county_warning, policy
-from dispatcher.sender import ChannelLimits
+from dispatcher.engine.sender import ChannelLimits
 
 CONCURRENCY = ChannelLimits().concurrency  # the SMS channel's own bound in the sender
 

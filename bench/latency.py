@@ -32,7 +32,7 @@ from bench.world import (
     village_of_phone,
     warning,
 )
-from dispatcher.amqp_topology import WARNINGS_EXCHANGE, declare_topology
+from dispatcher.amqp.topology import WARNINGS_EXCHANGE, declare_topology
 
 ROUTING_KEY = "json.441523"
 

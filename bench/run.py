@@ -26,7 +26,7 @@ from bench.profile import summarize
 from bench.report import Results, machine, table, write
 from bench.stores import run_stores
 from bench.timers import run_timers
-from dispatcher.logs import configure_logging
+from dispatcher.runtime.logs import configure_logging
 
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/jiaoying-bench"
 SCENARIOS = ("fanout", "latency", "answers", "timers", "stores")

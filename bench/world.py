@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dispatcher.cap import parse_cap
-from dispatcher.jsonform import warning_to_data
-from dispatcher.restamp import restamp, shift_to
+from dispatcher.core.cap import parse_cap
+from dispatcher.core.jsonform import warning_to_data
+from dispatcher.core.restamp import restamp, shift_to
 from tests.rosters import COUNTY, County, write_county
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,16 +21,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dispatcher.durations import format_duration
-from dispatcher.errors import InputError
-from dispatcher.ingest_format import parse_warning
-from dispatcher.jsonform import warning_to_data
-from dispatcher.plan import plan_alert
-from dispatcher.policy import load_policy
-from dispatcher.preview import describe_plan
-from dispatcher.restamp import restamp, restamp_cap, shift_to
-from dispatcher.roster import check_roster, load_roster
-from dispatcher.settings import settings_or_exit
+from dispatcher.core.content_type import parse_warning
+from dispatcher.core.durations import format_duration
+from dispatcher.core.errors import InputError
+from dispatcher.core.jsonform import warning_to_data
+from dispatcher.core.plan import plan_alert
+from dispatcher.core.preview import describe_plan
+from dispatcher.core.restamp import restamp, restamp_cap, shift_to
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import check_roster, load_roster
+from dispatcher.runtime.settings import settings_or_exit
 from dispatcher.store import migrate
 from dispatcher.store.db import open_database
 

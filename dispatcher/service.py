@@ -24,44 +24,46 @@ from aiohttp import web
 from sqlalchemy.exc import DBAPIError
 
 from channels.base import Channel
-from channels.registry import build_providers
-from dispatcher.amqp import Consumer
-from dispatcher.errors import InputError
-from dispatcher.events import EventPublisher
-from dispatcher.example_roster import refuse_example_roster
-from dispatcher.heap import settle_heap
+from dispatcher.amqp.consumer import Consumer
+from dispatcher.amqp.events import EventPublisher
+from dispatcher.core.errors import InputError
+from dispatcher.core.links import AnswerLinks
+from dispatcher.core.policy import Policy
+from dispatcher.core.roster import Roster
+from dispatcher.engine.example_roster import refuse_example_roster
+from dispatcher.engine.ingest import MAX_BODY, Ingestor
+from dispatcher.engine.maintenance import Maintenance, gauges
+from dispatcher.engine.notices import NoticeFactory
+from dispatcher.engine.replies import Replies
+from dispatcher.engine.results import ResultWriter
+from dispatcher.engine.roster_book import RosterBook, RosterReload
+from dispatcher.engine.scheduler import Scheduler
+from dispatcher.engine.sender import ChannelLimits, Sender
+from dispatcher.engine.texts import Texts
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.http.answer_page import add_answer_routes
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.broadcast_callbacks import add_broadcast_routes
 from dispatcher.http.dashboard import add_dashboard_routes
 from dispatcher.http.health import PROBES, healthz, readyz
-from dispatcher.http.ingest import INGESTOR, post_warning
-from dispatcher.http.keys import REPLIES
+from dispatcher.http.keys import REPLIES, ROSTER_RELOAD, ROSTERS
 from dispatcher.http.limits import body_limits
-from dispatcher.http.metrics import METRICS, get_metrics
 from dispatcher.http.problems import json_errors
+from dispatcher.http.prometheus import METRICS, get_metrics
 from dispatcher.http.ratelimit import RateLimit
-from dispatcher.http.roster import add_roster_routes
+from dispatcher.http.roster_endpoints import add_roster_routes
 from dispatcher.http.status import CLOCK, READER, add_status_routes
 from dispatcher.http.twilio_callbacks import add_twilio_routes
+from dispatcher.http.warnings_endpoint import INGESTOR, post_warning
 from dispatcher.http.wechat_callbacks import add_wechat_routes
-from dispatcher.ingest import MAX_BODY, Ingestor
-from dispatcher.links import AnswerLinks
-from dispatcher.logs import configure_logging, redact_url
-from dispatcher.maintenance import Maintenance, gauges
-from dispatcher.metrics import Metrics
-from dispatcher.notices import NoticeFactory
-from dispatcher.policy import Policy, load_policy
-from dispatcher.replies import Replies
-from dispatcher.results import ResultWriter
-from dispatcher.roster import Roster, load_roster
-from dispatcher.rosters import RosterBook, RosterReload
-from dispatcher.scheduler import Scheduler
-from dispatcher.sender import ChannelLimits, Sender
-from dispatcher.settings import Settings
+from dispatcher.providers import build_providers
+from dispatcher.runtime.heap import settle_heap
+from dispatcher.runtime.logs import configure_logging, redact_url
+from dispatcher.runtime.metrics import Metrics
+from dispatcher.runtime.settings import Settings
 from dispatcher.store import migrate
 from dispatcher.store.db import Database, open_database
-from dispatcher.texts import Texts
 
 log = structlog.get_logger("jiaoying.service")
 
@@ -221,6 +223,8 @@ def _engine(
         )
         app[METRICS] = metrics
         app[ENGINE] = engine
+        app[ROSTERS] = rosters
+        app[ROSTER_RELOAD] = engine.roster_reload
         app[INGESTOR] = ingestor
         await maintenance.beat()
         yield

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from dispatcher.model import Area, Info, Level, MsgType, Reference, Scope, Status, Warning
+from dispatcher.core.model import Area, Info, Level, MsgType, Reference, Scope, Status, Warning
 
 SEVERITY = {
     Level.RED: "Extreme",

@@ -18,9 +18,9 @@ from datetime import datetime, timedelta, timezone
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from dispatcher.core.links import AnswerLinks, BadLink, LinkTarget
 from dispatcher.http.keys import REPLIES
 from dispatcher.http.ratelimit import RateLimit
-from dispatcher.links import AnswerLinks, BadLink, LinkTarget
 from dispatcher.store.reports import LinkSubject
 
 LINKS: web.AppKey[AnswerLinks | None] = web.AppKey("answer_links")

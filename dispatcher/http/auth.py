@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from dispatcher.http.problems import problem
-from dispatcher.settings import Settings
+from dispatcher.runtime.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SETTINGS = web.AppKey("settings", Settings)

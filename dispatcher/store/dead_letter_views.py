@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.phones import mask_phones_in_text
+from dispatcher.core.phones import mask_phones_in_text
 from dispatcher.store.queries import related_dead_letter
 from dispatcher.store.schema import dead_letters
 

@@ -15,19 +15,16 @@ from typing import Any
 from sqlalchemy import Integer, and_, exists, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.lifecycle import Change, Ending, Lifecycle
-from dispatcher.machine import RecipientState
-from dispatcher.model import Level, Reference, Warning
-from dispatcher.plan import PlannedRecipient
-from dispatcher.store.chains import insert_of
-from dispatcher.store.db import JSONText
+from dispatcher.core.lifecycle import Change, Ending, Lifecycle
+from dispatcher.core.machine import RecipientState
+from dispatcher.core.model import Level, Reference, Warning
+from dispatcher.core.plan import PlannedRecipient
 from dispatcher.store.schema import (
     UTCDateTime,
     audit,
     dead_letters,
     messages,
     recipients,
-    roster_snapshots,
     timers,
     warnings,
 )
@@ -101,20 +98,6 @@ async def find_chain(conn: AsyncConnection, references: Sequence[Reference]) -> 
         ending=Ending(row.ending) if row.ending else None,
     )
     return Chain(warning_id, lifecycle, row.roster_id, row.policy)
-
-
-async def ensure_roster(
-    conn: AsyncConnection, digest: str, body: dict[str, Any] | JSONText, now: datetime
-) -> None:
-    present = await conn.execute(
-        select(roster_snapshots.c.id).where(roster_snapshots.c.id == digest)
-    )
-    if present.scalar_one_or_none() is None:
-        # Another replica (or this one's reload) may store the same version meanwhile.
-        statement = insert_of(conn.dialect.name, roster_snapshots).values(
-            id=digest, loaded_at=now, body=body
-        )
-        await conn.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
 
 
 async def insert_chain(

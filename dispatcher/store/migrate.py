@@ -25,9 +25,10 @@ from alembic.util import CommandError
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, make_url
 
+import dispatcher
 from dispatcher.store.db import Database, open_database
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(dispatcher.__file__).resolve().parent / "migrations"
 VERSION_TABLE = "alembic_version"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.model import Level
+from dispatcher.core.model import Level
 from dispatcher.store.schema import outbox
 
 EVENT_KINDS = ("answered", "escalated", "unreachable", "summary")

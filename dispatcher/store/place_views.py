@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.roster import Roster, admin_prefix
+from dispatcher.core.roster import Roster, admin_prefix
 from dispatcher.store.schema import messages
 
 TOWNSHIP_DIGITS = 9

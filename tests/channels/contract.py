@@ -31,7 +31,7 @@ from channels.base import (
     Status,
     TransientDeliveryError,
 )
-from dispatcher.logs import configure_logging
+from dispatcher.runtime.logs import configure_logging
 
 Response = tuple[int, Any, dict[str, str]]
 

@@ -26,14 +26,15 @@ from channels.base import Channel
 from channels.twilio_http import TwilioApi
 from channels.twilio_sms import TwilioSms
 from channels.twilio_voice import TwilioVoice
-from dispatcher.area import resolve
-from dispatcher.cap import parse_cap
+from dispatcher.core.area import resolve
+from dispatcher.core.cap import parse_cap
+from dispatcher.core.roster import Person
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.http.twilio_callbacks import add_twilio_routes
-from dispatcher.logs import configure_logging
-from dispatcher.policy import load_policy
-from dispatcher.roster import Person, load_roster
+from dispatcher.runtime.logs import configure_logging
+from dispatcher.runtime.settings import load_settings
 from dispatcher.service import build_app
-from dispatcher.settings import load_settings
 from tests.engine.conftest import EXAMPLES, ROOT, TOKEN, Jiaoying, eventually, shift_to_now
 from tests.fakes import RecordingChannel
 from tests.standins.base import free_socket

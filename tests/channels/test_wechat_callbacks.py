@@ -18,15 +18,16 @@ from sqlalchemy import text
 from channels.base import Channel
 from channels.wechat import WeChatTemplate
 from channels.wechat_token import AccessTokens
+from dispatcher.core.content_type import parse_warning
+from dispatcher.core.jsonform import warning_to_data
+from dispatcher.core.restamp import restamp
+from dispatcher.core.roster import Roster
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.wechat_callbacks import PATH, add_wechat_routes, job_outcome
-from dispatcher.ingest_format import parse_warning
-from dispatcher.jsonform import warning_to_data
-from dispatcher.policy import load_policy
-from dispatcher.restamp import restamp
-from dispatcher.roster import Roster, load_roster
+from dispatcher.runtime.settings import load_settings
 from dispatcher.service import ENGINE, build_app
-from dispatcher.settings import load_settings
 from tests.engine.conftest import EXAMPLES, LINK_SECRET, ROOT, TOKEN, eventually, shift_to_now
 from tests.fakes import RecordingChannel
 from tests.standins.wechat import WeChatStandIn

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from dispatcher.area import Resolution, distance_km, resolve
-from dispatcher.model import Area, Circle, Point, Polygon
-from dispatcher.roster import BroadcastZone, Grid, Person, Roster, admin_prefix, load_roster
+from dispatcher.core.area import Resolution, distance_km, resolve
+from dispatcher.core.model import Area, Circle, Point, Polygon
+from dispatcher.core.roster import BroadcastZone, Grid, Person, Roster, admin_prefix
+from dispatcher.files.roster_dir import load_roster
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "roster"
 

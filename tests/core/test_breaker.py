@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from channels.base import PermanentDeliveryError, Reason, TransientDeliveryError
-from dispatcher.breaker import Breaker, ChannelDown
+from dispatcher.engine.breaker import Breaker, ChannelDown
 
 TIMEOUT = TransientDeliveryError(Reason.TIMEOUT, "no answer in 10 s")
 REFUSED = TransientDeliveryError(Reason.SERVER_ERROR, "HTTP 500")

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatcher.cap import parse_cap
-from dispatcher.errors import InvalidWarning
-from dispatcher.model import Circle, Level, MsgType, Point, Polygon, Scope, Status, Warning
+from dispatcher.core.cap import parse_cap
+from dispatcher.core.errors import InvalidWarning
+from dispatcher.core.model import Circle, Level, MsgType, Point, Polygon, Scope, Status, Warning
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "warnings"
 BEIJING = timezone(timedelta(hours=8))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.errors import InvalidWarning
-from dispatcher.ingest_format import parse_warning
+from dispatcher.core.content_type import parse_warning
+from dispatcher.core.errors import InvalidWarning
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "warnings"
 CAP = (EXAMPLES / "red-rainstorm.xml").read_bytes()

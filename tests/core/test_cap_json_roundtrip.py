@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.cap import parse_cap
-from dispatcher.errors import InvalidWarning
-from dispatcher.jsonform import parse_json, warning_from_data, warning_to_data
-from dispatcher.levels import is_level_parameter
-from dispatcher.model import (
+from dispatcher.core.cap import parse_cap
+from dispatcher.core.errors import InvalidWarning
+from dispatcher.core.jsonform import parse_json, warning_from_data, warning_to_data
+from dispatcher.core.levels import is_level_parameter
+from dispatcher.core.model import (
     Area,
     Circle,
     Info,
@@ -30,7 +30,7 @@ from dispatcher.model import (
     Status,
     Warning,
 )
-from dispatcher.warning_rules import CERTAINTIES, RESPONSE_TYPES, SEVERITIES, URGENCIES
+from dispatcher.core.warning_rules import CERTAINTIES, RESPONSE_TYPES, SEVERITIES, URGENCIES
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "warnings"
 

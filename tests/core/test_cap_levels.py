@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dispatcher.levels import level_from_text, level_from_value, resolve_level
-from dispatcher.model import Level
+from dispatcher.core.levels import level_from_text, level_from_value, resolve_level
+from dispatcher.core.model import Level
 
 RED, ORANGE, YELLOW, BLUE = Level.RED, Level.ORANGE, Level.YELLOW, Level.BLUE
 

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from channels.registry import build_providers
-from dispatcher import settings as settings_module
-from dispatcher.example_roster import (
+from dispatcher.engine.example_roster import (
     ExampleRosterRefused,
     example_roster_kind,
     refuse_example_roster,
 )
-from dispatcher.roster import load_roster
-from dispatcher.settings import _CREDENTIAL_GROUPS, Settings, env_name, load_settings
+from dispatcher.files.roster_dir import load_roster
+from dispatcher.providers import build_providers
+from dispatcher.runtime import settings as settings_module
+from dispatcher.runtime.settings import _CREDENTIAL_GROUPS, Settings, env_name, load_settings
 from tests.rosters import write_county
 
 REPO = Path(__file__).resolve().parents[2]

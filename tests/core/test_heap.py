@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dispatcher.heap import GC_THRESHOLDS, settle_heap
+from dispatcher.runtime.heap import GC_THRESHOLDS, settle_heap
 
 
 class Node:

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.errors import InvalidWarning
-from dispatcher.jsonform import parse_json
-from dispatcher.model import Circle, Level, MsgType, Point, Scope, Status
+from dispatcher.core.errors import InvalidWarning
+from dispatcher.core.jsonform import parse_json
+from dispatcher.core.model import Circle, Level, MsgType, Point, Scope, Status
 from tests.json_paths import json_paths
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "warnings" / "blue-gale.json"

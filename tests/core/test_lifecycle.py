@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dispatcher.errors import InvalidWarning
-from dispatcher.lifecycle import Change, Ending, advance, start
-from dispatcher.model import Level
+from dispatcher.core.errors import InvalidWarning
+from dispatcher.core.lifecycle import Change, Ending, advance, start
+from dispatcher.core.model import Level
 from tests.factories import make_warning
 
 T0 = datetime(2026, 7, 20, 2, 0, tzinfo=timezone(timedelta(hours=8)))

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from dispatcher.logs import _redact_all, configure_logging, redact, redact_text, redact_url
+from dispatcher.runtime.logs import _redact_all, configure_logging, redact, redact_text, redact_url
 
 PHONE = "+8613800138000"
 NATIONAL = "13800138000"

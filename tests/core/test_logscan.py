@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.logs import redact_text
+from dispatcher.runtime.logs import redact_text
 from tests.logscan import LogScan, module_secrets
 
 SECRET = "link-secret-abcdef0123456789"

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dispatcher.lifecycle import Lifecycle, advance, start
-from dispatcher.machine import (
+from dispatcher.core.lifecycle import Lifecycle, advance, start
+from dispatcher.core.machine import (
     Answer,
     AssignTask,
     Attempt,
@@ -27,8 +27,8 @@ from dispatcher.machine import (
     RecipientState,
     decide,
 )
-from dispatcher.model import Level
-from dispatcher.policy import LevelPolicy, parse_policy
+from dispatcher.core.model import Level
+from dispatcher.core.policy import LevelPolicy, parse_policy
 from tests.factories import make_warning
 
 BEIJING = timezone(timedelta(hours=8))

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatcher.phones import PHONE_PATTERN, mask_phone, mask_phones_in_text, normalise_phone
+from dispatcher.core.phones import PHONE_PATTERN, mask_phone, mask_phones_in_text, normalise_phone
 
 
 @pytest.mark.parametrize(

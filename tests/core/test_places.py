@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dispatcher.roster import Grid, Roster
+from dispatcher.core.roster import Grid, Roster
 from dispatcher.store.place_views import common_village_name, place_names
 
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.durations import format_duration, parse_duration
-from dispatcher.errors import PolicyError
-from dispatcher.model import Level
-from dispatcher.policy import GridAnswer, Unless, load_policy, parse_policy
+from dispatcher.core.durations import format_duration, parse_duration
+from dispatcher.core.errors import PolicyError
+from dispatcher.core.model import Level
+from dispatcher.core.policy import GridAnswer, Unless, parse_policy
+from dispatcher.files.policy_file import load_policy
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -161,7 +162,7 @@ def test_unreadable_file_is_a_policy_error(tmp_path: Path) -> None:
 
 
 def test_a_policy_kept_as_data_reads_back_unchanged() -> None:
-    from dispatcher.policy import policy_from_data, policy_to_data
+    from dispatcher.core.policy import policy_from_data, policy_to_data
 
     policy = load_policy(EXAMPLES / "policy.yaml")
     assert policy_from_data(policy_to_data(policy)) == policy

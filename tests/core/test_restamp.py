@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from dispatcher.cap import parse_cap
-from dispatcher.jsonform import warning_from_data, warning_to_data
-from dispatcher.restamp import restamp, restamp_cap
+from dispatcher.core.cap import parse_cap
+from dispatcher.core.jsonform import warning_from_data, warning_to_data
+from dispatcher.core.restamp import restamp, restamp_cap
 
 WARNINGS = Path(__file__).resolve().parents[2] / "examples" / "warnings"
 SHIFT = timedelta(days=131, hours=2, seconds=7)

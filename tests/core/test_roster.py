@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.errors import RosterError
-from dispatcher.model import Point
-from dispatcher.roster import Grid, Roster, admin_prefix, check_roster, load_roster
+from dispatcher.core.errors import RosterError
+from dispatcher.core.model import Point
+from dispatcher.core.roster import Grid, Roster, admin_prefix
+from dispatcher.files.roster_dir import check_roster, load_roster
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "roster"
 BAD = Path(__file__).parents[1] / "data" / "bad_roster"

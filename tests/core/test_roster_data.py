@@ -6,14 +6,14 @@ import hashlib
 import json
 from pathlib import Path
 
-from dispatcher.roster import load_roster
-from dispatcher.roster_data import (
+from dispatcher.core.canonical import (
     canonical_json,
     roster_digest,
     roster_from_data,
     roster_json,
     roster_to_data,
 )
+from dispatcher.files.roster_dir import load_roster
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "roster"
 

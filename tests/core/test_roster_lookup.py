@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dispatcher.roster import Person, Roster
+from dispatcher.core.roster import Person, Roster
 
 
 def _person(person_id: str, phone: str | None, openid: str | None = None) -> Person:

@@ -6,7 +6,7 @@ from ipaddress import ip_network
 
 import pytest
 
-from dispatcher.settings import SettingsError, load_settings
+from dispatcher.runtime.settings import SettingsError, load_settings
 
 
 def test_by_default_120_a_minute_and_no_proxy_is_trusted() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dispatcher.settings import SettingsError, load_settings
+from dispatcher.runtime.settings import SettingsError, load_settings
 
 
 def test_no_rates_given_leaves_every_channel_at_the_senders_default() -> None:

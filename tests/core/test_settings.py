@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from dispatcher import settings as settings_module
-from dispatcher.settings import Settings, SettingsError, load_settings, settings_or_exit
+from dispatcher.runtime import settings as settings_module
+from dispatcher.runtime.settings import Settings, SettingsError, load_settings, settings_or_exit
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -430,7 +430,11 @@ def test_a_process_with_bad_settings_exits_2_without_a_traceback() -> None:
     environ = {key: value for key, value in os.environ.items() if not key.startswith("JIAOYING_")}
     environ |= {"JIAOYING_HTTP_PORT": "abc", "JIAOYING_TWILIO_AUTH_TOKEN": TWILIO_TOKEN}
     completed = subprocess.run(
-        [sys.executable, "-c", "from dispatcher.settings import settings_or_exit as s; s()"],
+        [
+            sys.executable,
+            "-c",
+            "from dispatcher.runtime.settings import settings_or_exit as s; s()",
+        ],
         cwd=REPO,
         env=environ,
         capture_output=True,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.ingest_format import parse_warning
-from dispatcher.texts import Addressee, Texts, WarningText, fit, sms_segments
+from dispatcher.core.content_type import parse_warning
+from dispatcher.engine.texts import Addressee, Texts, WarningText, fit, sms_segments
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples/warnings").glob("*.xml")) + sorted(

@@ -7,10 +7,10 @@ import json
 import string
 from datetime import UTC, datetime, timedelta
 
-from dispatcher.ingest_format import parse_warning
-from dispatcher.jsonform import warning_to_data
-from dispatcher.links import AnswerLinks
-from dispatcher.restamp import restamp
+from dispatcher.core.content_type import parse_warning
+from dispatcher.core.jsonform import warning_to_data
+from dispatcher.core.links import AnswerLinks
+from dispatcher.core.restamp import restamp
 from tests.engine.conftest import (
     EXAMPLES,
     LINK_SECRET,

@@ -10,9 +10,9 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
-from dispatcher.area import resolve
-from dispatcher.cap import parse_cap
-from dispatcher.roster import Person
+from dispatcher.core.area import resolve
+from dispatcher.core.cap import parse_cap
+from dispatcher.core.roster import Person
 from dispatcher.store.answers import record_answer, report_task
 from tests.engine.conftest import EXAMPLES, Jiaoying, eventually
 from tests.pg import each_store

@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from dispatcher.http.ledger import HEADER
+from dispatcher.http.ledger_csv import HEADER
 from tests.engine.conftest import PUBLIC_URL, TOKEN, Jiaoying, eventually
 from tests.engine.test_status_api import Api, all_told, full_numbers, replies
 from tests.pg import each_store

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from dispatcher.phones import mask_phones_in_text, normalise_phone
-from dispatcher.roster import check_roster
-from dispatcher.settings import env_name
+from dispatcher.core.phones import mask_phones_in_text, normalise_phone
+from dispatcher.files.roster_dir import check_roster
+from dispatcher.runtime.settings import env_name
 from tests.engine.conftest import EXAMPLES, Jiaoying, eventually
 from tests.engine.test_status_api import RED, Api, all_told, replies
 from tests.standins.twilio import DEFAULT_SID, DEFAULT_TOKEN

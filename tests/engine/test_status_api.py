@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from dispatcher.area import resolve
-from dispatcher.cap import parse_cap
+from dispatcher.core.area import resolve
+from dispatcher.core.cap import parse_cap
+from dispatcher.core.content_type import parse_warning
+from dispatcher.core.jsonform import warning_to_data
+from dispatcher.core.restamp import restamp
+from dispatcher.core.roster import Person, Roster
+from dispatcher.engine.replies import Replies
 from dispatcher.http.keys import REPLIES
-from dispatcher.ingest_format import parse_warning
-from dispatcher.jsonform import warning_to_data
-from dispatcher.replies import Replies
-from dispatcher.restamp import restamp
-from dispatcher.roster import Person, Roster
-from tests.engine.conftest import EXAMPLES, TOKEN, Jiaoying, eventually
+from tests.engine.conftest import EXAMPLES, TOKEN, Jiaoying, app_of, eventually
 from tests.pg import each_store
 
 RED = "red-rainstorm.xml"
@@ -74,7 +74,7 @@ def planned_persons(roster: Roster) -> dict[str, Person]:
 
 
 def replies(jiaoying: Jiaoying) -> Replies:
-    return jiaoying.client.server.app[REPLIES]
+    return app_of(jiaoying.client)[REPLIES]
 
 
 async def all_told(api: Api, warning_id: str) -> bool:

@@ -13,10 +13,10 @@ import pytest
 from aio_pika import DeliveryMode
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
-from dispatcher.amqp_topology import EVENTS_EXCHANGE
-from dispatcher.events import EventPublisher, EventsNotPublished
-from dispatcher.ingest import Ingestor
-from dispatcher.model import Level
+from dispatcher.amqp.events import EventPublisher, EventsNotPublished
+from dispatcher.amqp.topology import EVENTS_EXCHANGE
+from dispatcher.core.model import Level
+from dispatcher.engine.ingest import Ingestor
 from dispatcher.store.db import Database
 from dispatcher.store.outbox import enqueue_event
 from tests.integration.conftest import (
@@ -27,11 +27,11 @@ from tests.integration.conftest import (
     bounded,
     clock,
     connect,
-    eventually,
     example,
     rows,
     url_through,
 )
+from tests.waiting import eventually
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from dispatcher.cap import parse_cap
-from dispatcher.restamp import restamp_cap, shift_to
+from dispatcher.core.cap import parse_cap
+from dispatcher.core.restamp import restamp_cap, shift_to
 from dispatcher.store import migrate
 from dispatcher.store.db import open_database
 from dispatcher.store.schema import summons

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from dispatcher.amqp_topology import DISPATCH_QUEUE
+from dispatcher.amqp.topology import DISPATCH_QUEUE
 from tests.integration.conftest import Broker, connect, pg_url, reset_topology
 from tests.reliability.rabbit import PrivateRabbit, RabbitUnavailable
 

@@ -24,10 +24,10 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from dispatcher.engine.ingest import MAX_BODY
 from dispatcher.http.broadcast_callbacks import SIGNATURE_HEADER, report_signature
 from dispatcher.http.limits import SMALL_BODY
 from dispatcher.http.twilio_callbacks import INBOUND_SMS_PATH
-from dispatcher.ingest import MAX_BODY
 from tests.integration.conftest import bounded
 from tests.reliability.harness import TOKEN, eventually, figures, query, village, warning_json
 from tests.reliability.test_forged_callbacks import SNAPSHOT, Attacked, attacked

@@ -20,7 +20,7 @@ import aio_pika
 import aiohttp
 from aio_pika.abc import AbstractIncomingMessage
 
-from dispatcher.amqp_topology import DEAD_QUEUE, DISPATCH_QUEUE, EVENTS_EXCHANGE, WARNINGS_EXCHANGE
+from dispatcher.amqp.topology import DEAD_QUEUE, DISPATCH_QUEUE, EVENTS_EXCHANGE, WARNINGS_EXCHANGE
 from tests.integration.conftest import bounded
 from tests.reliability.conftest import Rabbit
 from tests.reliability.harness import (

@@ -36,10 +36,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from dispatcher.amqp_topology import DEAD_QUEUE, DISPATCH_QUEUE
-from dispatcher.cap import parse_cap
-from dispatcher.jsonform import warning_to_data
-from dispatcher.restamp import restamp, shift_to
+from dispatcher.amqp.topology import DEAD_QUEUE, DISPATCH_QUEUE
+from dispatcher.core.cap import parse_cap
+from dispatcher.core.jsonform import warning_to_data
+from dispatcher.core.restamp import restamp, shift_to
 from tests.reliability.conftest import Rabbit
 from tests.reliability.harness import (
     EXAMPLES,

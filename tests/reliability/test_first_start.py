@@ -25,8 +25,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
-from dispatcher.cap import parse_cap
-from dispatcher.restamp import restamp_cap, shift_to
+from dispatcher.core.cap import parse_cap
+from dispatcher.core.restamp import restamp_cap, shift_to
 from dispatcher.store import migrate
 from dispatcher.store.db import open_database
 from tests.integration.conftest import bounded

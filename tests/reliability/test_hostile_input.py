@@ -19,9 +19,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from dispatcher.amqp_topology import DEAD_QUEUE
-from dispatcher.cap import parse_cap
-from dispatcher.restamp import restamp_cap, shift_to
+from dispatcher.amqp.topology import DEAD_QUEUE
+from dispatcher.core.cap import parse_cap
+from dispatcher.core.restamp import restamp_cap, shift_to
 from tests.integration.conftest import bounded
 from tests.reliability.conftest import Rabbit
 from tests.reliability.harness import (

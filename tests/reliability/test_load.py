@@ -37,7 +37,7 @@ import aio_pika
 import aiohttp
 from yarl import URL
 
-from dispatcher.amqp_topology import DEAD_QUEUE, DISPATCH_QUEUE, WARNINGS_EXCHANGE
+from dispatcher.amqp.topology import DEAD_QUEUE, DISPATCH_QUEUE, WARNINGS_EXCHANGE
 from tests.integration.conftest import bounded
 from tests.reliability.conftest import Rabbit
 from tests.reliability.harness import (

@@ -305,7 +305,7 @@ async def test_a_broken_channel_never_holds_up_the_others(
     A provider that refuses answers at once, and each of its notices gives up within the
     retry policy's backoff (3.5 s at most). One that takes requests and never answers
     would hold every try for the whole request timeout (10 s, four tries): after five
-    timeouts in a row its breaker fails its sends at once (dispatcher.breaker), so the
+    timeouts in a row its breaker fails its sends at once (dispatcher.engine.breaker), so the
     others are held up by about one timeout.
     """
     if broken == "refuses every send":

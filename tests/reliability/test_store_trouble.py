@@ -27,7 +27,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from dispatcher.amqp_topology import DEAD_QUEUE, DISPATCH_QUEUE
+from dispatcher.amqp.topology import DEAD_QUEUE, DISPATCH_QUEUE
 from tests.integration.conftest import BrokerLink, bounded
 from tests.reliability.conftest import Rabbit
 from tests.reliability.harness import (

@@ -1,0 +1,1 @@
+"""RabbitMQ: the warning consumer, the topology and the event publisher."""

@@ -1,0 +1,279 @@
+"""CAP 1.2 XML (and the CAP 1.1 / namespace-less variants producers send) to `Warning`.
+
+Pure: it reads only the bytes it is given. Every problem, from a hostile DTD to a polygon
+that does not close, becomes `InvalidWarning` with the path of the offending element,
+e.g. `alert/info[0]/area[1]/polygon[0]` (indices count from 0 among same-named siblings).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml.ElementTree as DefusedET
+from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+
+from dispatcher.core.errors import InvalidWarning
+from dispatcher.core.levels import resolve_level
+from dispatcher.core.model import Area, Circle, Info, MsgType, Polygon, Reference, Warning
+from dispatcher.core.warning_rules import (
+    CERTAINTIES,
+    RESPONSE_TYPES,
+    SEVERITIES,
+    URGENCIES,
+    admin_code,
+    check_infos,
+    check_references,
+    check_size,
+    check_token,
+    finish_area,
+    make_circle,
+    make_polygon,
+    parse_choice,
+    parse_datetime,
+    parse_msg_type,
+    parse_reference,
+    parse_scope,
+    parse_status,
+    require_level,
+)
+
+CAP_NAMESPACES = (
+    "urn:oasis:names:tc:emergency:cap:1.2",
+    "urn:oasis:names:tc:emergency:cap:1.1",
+    "",
+)
+
+# Decimal numbers only: float() would also take "nan", "inf" and "1_000".
+_NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_PAIR = re.compile(rf"({_NUMBER}),({_NUMBER})")
+_DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+# expat cannot read multi-byte legacy encodings, yet GB2312/GBK is what older Chinese
+# warning platforms emit; those bodies are re-encoded as UTF-8 before parsing.
+_GB_ENCODINGS = frozenset({b"gb2312", b"gbk", b"gb18030", b"cp936", b"euc-cn"})
+
+
+def parse_cap(body: bytes, *, max_bytes: int = 1_000_000) -> Warning:
+    """Parse and validate one CAP `<alert>`.
+
+    Returns the `Warning`. Raises `InvalidWarning` (and nothing else) for a body over
+    `max_bytes`, XML that is malformed or declares a DTD or entities, a root that is not
+    a CAP alert, or content that breaks a rule of `dispatcher.core.warning_rules`.
+    """
+    check_size(body, max_bytes)
+    # Whitespace before the XML declaration is not well-formed, but some producers' HTTP
+    # and AMQP clients add a newline; refusing a warning for it would help nobody.
+    root = _parse_xml(_as_utf8(body.lstrip(b" \t\r\n")))
+    namespace, _, local = (
+        root.tag[1:].rpartition("}") if root.tag[:1] == "{" else ("", "", root.tag)
+    )
+    if local != "alert":
+        raise InvalidWarning(f"root element is <{local}>, not a CAP <alert>", local)
+    if namespace not in CAP_NAMESPACES:
+        raise InvalidWarning(f"namespace {namespace!r} is not CAP 1.1 or 1.2", "alert")
+    return _Reader(namespace).alert(root)
+
+
+def _as_utf8(body: bytes) -> bytes:
+    match = _DECLARED_ENCODING.match(body)
+    if match is None or match.group(1).lower() not in _GB_ENCODINGS:
+        return body
+    try:
+        text = body.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise InvalidWarning(f"body is not valid {match.group(1).decode()}: {exc}") from None
+    declaration, rest = text.split("?>", 1) if "?>" in text else (text, "")
+    declaration = re.sub(r"""encoding\s*=\s*["'][^"']*["']""", 'encoding="UTF-8"', declaration)
+    return f"{declaration}?>{rest}".encode()
+
+
+def _parse_xml(body: bytes) -> Element:
+    try:
+        return DefusedET.fromstring(
+            body, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+    except DTDForbidden:
+        raise InvalidWarning(
+            "document type declarations (DTD) are refused: CAP needs none, and they carry "
+            "entity-expansion and external-entity attacks"
+        ) from None
+    except EntitiesForbidden:
+        raise InvalidWarning("entity declarations are refused") from None
+    except ExternalReferenceForbidden:
+        raise InvalidWarning("external references are refused") from None
+    except ParseError as exc:
+        raise InvalidWarning(f"not well-formed XML: {exc}") from None
+    except (ValueError, LookupError) as exc:
+        # expat's complaints about a declared encoding it cannot read.
+        raise InvalidWarning(f"cannot read the XML: {exc}") from None
+
+
+class _Reader:
+    """Reads CAP elements of one namespace, naming each problem by its element path."""
+
+    def __init__(self, namespace: str) -> None:
+        self._prefix = f"{{{namespace}}}" if namespace else ""
+
+    def _all(self, parent: Element, name: str) -> list[Element]:
+        tag = self._prefix + name
+        return [child for child in parent if child.tag == tag]
+
+    def _optional(self, parent: Element, name: str, path: str) -> str | None:
+        found = self._all(parent, name)
+        if len(found) > 1:
+            raise InvalidWarning(f"<{name}> appears {len(found)} times; CAP allows one", path)
+        return (found[0].text or "").strip() if found else None
+
+    def _required(self, parent: Element, name: str, path: str) -> str:
+        value = self._optional(parent, name, f"{path}/{name}")
+        if value is None:
+            raise InvalidWarning(f"<{name}> is missing", path)
+        if not value:
+            raise InvalidWarning(f"<{name}> is empty", f"{path}/{name}")
+        return value
+
+    def _time(self, parent: Element, name: str, path: str) -> datetime | None:
+        text = self._optional(parent, name, f"{path}/{name}")
+        return None if text is None else parse_datetime(text, f"{path}/{name}")
+
+    def alert(self, root: Element) -> Warning:
+        path = "alert"
+        identifier = self._required(root, "identifier", path)
+        identifier = check_token(identifier, "identifier", f"{path}/identifier")
+        sender = check_token(self._required(root, "sender", path), "sender", f"{path}/sender")
+        sent = parse_datetime(self._required(root, "sent", path), f"{path}/sent")
+        status = parse_status(self._required(root, "status", path), f"{path}/status")
+        msg_type = parse_msg_type(self._required(root, "msgType", path), f"{path}/msgType")
+        scope = parse_scope(self._required(root, "scope", path), f"{path}/scope")
+        note = self._optional(root, "note", f"{path}/note") or ""
+        references = self._references(root, f"{path}/references")
+        check_references(msg_type, references, f"{path}/references")
+        infos = tuple(
+            self._info(element, f"{path}/info[{index}]", msg_type)
+            for index, element in enumerate(self._all(root, "info"))
+        )
+        check_infos(msg_type, infos, path, "<info>")
+        return Warning(
+            identifier=identifier,
+            sender=sender,
+            sent=sent,
+            status=status,
+            msg_type=msg_type,
+            scope=scope,
+            infos=infos,
+            references=references,
+            note=note,
+            source="cap",
+        )
+
+    def _references(self, root: Element, path: str) -> tuple[Reference, ...]:
+        text = self._optional(root, "references", path) or ""
+        references = []
+        for number, triple in enumerate(text.split(), start=1):
+            parts = triple.split(",")
+            if len(parts) != 3:
+                raise InvalidWarning(
+                    f"reference {number} ({triple!r}) is not a sender,identifier,sent triple",
+                    path,
+                )
+            sender, identifier, sent = parts
+            try:
+                references.append(parse_reference(sender, identifier, sent, path))
+            except InvalidWarning as error:
+                raise InvalidWarning(f"reference {number}: {error.reason}", path) from None
+        return tuple(references)
+
+    def _info(self, element: Element, path: str, msg_type: MsgType) -> Info:
+        event = self._required(element, "event", path)
+        severity = self._choice(element, "severity", SEVERITIES, path)
+        headline = self._optional(element, "headline", f"{path}/headline") or ""
+        parameters = tuple(
+            self._parameter(parameter, f"{path}/parameter[{index}]")
+            for index, parameter in enumerate(self._all(element, "parameter"))
+        )
+        level = resolve_level(parameters, event, headline, severity)
+        require_level(level, msg_type, path)
+        return Info(
+            language=self._optional(element, "language", f"{path}/language") or "en-US",
+            event=event,
+            urgency=self._choice(element, "urgency", URGENCIES, path),
+            severity=severity,
+            certainty=self._choice(element, "certainty", CERTAINTIES, path),
+            level=level,
+            categories=tuple(
+                text for child in self._all(element, "category") if (text := _text(child))
+            ),
+            response_types=tuple(
+                parse_choice(_text(child), RESPONSE_TYPES, "responseType", child_path)
+                for child, child_path in self._indexed(element, "responseType", path)
+            ),
+            headline=headline,
+            description=self._optional(element, "description", f"{path}/description") or "",
+            instruction=self._optional(element, "instruction", f"{path}/instruction") or "",
+            effective=self._time(element, "effective", path),
+            onset=self._time(element, "onset", path),
+            expires=self._time(element, "expires", path),
+            sender_name=self._optional(element, "senderName", f"{path}/senderName") or "",
+            parameters=parameters,
+            areas=tuple(
+                self._area(area, area_path, msg_type)
+                for area, area_path in self._indexed(element, "area", path)
+            ),
+        )
+
+    def _indexed(self, parent: Element, name: str, path: str) -> list[tuple[Element, str]]:
+        return [
+            (child, f"{path}/{name}[{index}]")
+            for index, child in enumerate(self._all(parent, name))
+        ]
+
+    def _choice(self, parent: Element, name: str, allowed: tuple[str, ...], path: str) -> str:
+        return parse_choice(self._required(parent, name, path), allowed, name, f"{path}/{name}")
+
+    def _parameter(self, element: Element, path: str) -> tuple[str, str]:
+        return (self._required(element, "valueName", path), self._value(element, path))
+
+    def _value(self, element: Element, path: str) -> str:
+        return self._optional(element, "value", f"{path}/value") or ""
+
+    def _area(self, element: Element, path: str, msg_type: MsgType) -> Area:
+        description = self._required(element, "areaDesc", path)
+        polygons = [
+            _polygon(_text(child), child_path)
+            for child, child_path in self._indexed(element, "polygon", path)
+        ]
+        circles = [
+            _circle(_text(child), child_path)
+            for child, child_path in self._indexed(element, "circle", path)
+        ]
+        geocodes = []
+        for child, child_path in self._indexed(element, "geocode", path):
+            name = self._optional(child, "valueName", f"{child_path}/valueName") or ""
+            code = admin_code(name, self._value(child, child_path))
+            if code is not None:
+                geocodes.append(code)
+        return finish_area(description, geocodes, polygons, circles, msg_type, path)
+
+
+def _text(element: Element) -> str:
+    return (element.text or "").strip()
+
+
+def _pair(text: str, path: str) -> tuple[float, float]:
+    match = _PAIR.fullmatch(text)
+    if match is None:
+        raise InvalidWarning(f"{text!r} is not a 'lat,lon' pair", path)
+    return float(match.group(1)), float(match.group(2))
+
+
+def _polygon(text: str, path: str) -> Polygon:
+    return make_polygon([_pair(pair, path) for pair in text.split()], path)
+
+
+def _circle(text: str, path: str) -> Circle:
+    parts = text.split()
+    if len(parts) != 2 or re.fullmatch(_NUMBER, parts[1]) is None:
+        raise InvalidWarning(f"circle {text!r} is not 'lat,lon radius_km'", path)
+    lat, lon = _pair(parts[0], path)
+    return make_circle(lat, lon, float(parts[1]), path)

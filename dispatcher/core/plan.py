@@ -1,0 +1,71 @@
+"""From a warning and a roster to the dispatch plan: who is called, under which policy.
+
+Pure: the ingest path stores the plan; the CLI prints it before anything is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dispatcher.core.area import Resolution, resolve
+from dispatcher.core.errors import InvalidWarning
+from dispatcher.core.lifecycle import Lifecycle, start
+from dispatcher.core.model import Warning
+from dispatcher.core.policy import LevelPolicy, Policy
+from dispatcher.core.roster import Person, Roster
+
+
+def addresses_of(person: Person) -> frozenset[str]:
+    """The person channels the roster can reach `person` on."""
+    channels: set[str] = set()
+    if person.phone:
+        channels.update(("voice", "sms"))
+    if person.wechat_openid:
+        channels.add("wechat")
+    return frozenset(channels)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRecipient:
+    person_id: str
+    grid_codes: tuple[str, ...]
+    addresses: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    lifecycle: Lifecycle
+    policy: LevelPolicy
+    resolution: Resolution
+    recipients: tuple[PlannedRecipient, ...]
+
+
+def recipients_of(resolution: Resolution) -> tuple[PlannedRecipient, ...]:
+    return tuple(
+        PlannedRecipient(t.person.id, t.grid_codes, addresses_of(t.person))
+        for t in resolution.recipients
+    )
+
+
+def resolve_or_reject(warning: Warning, roster: Roster) -> Resolution:
+    """Resolve the warning's areas; raise InvalidWarning when they reach nobody."""
+    resolution = resolve(warning.areas, roster)
+    if not resolution.recipients:
+        described = "; ".join(resolution.unmatched) or "no area"
+        raise InvalidWarning(
+            f"unknown area: no grid person of the roster answers for it ({described})",
+            "alert/info/area",
+        )
+    return resolution
+
+
+def plan_alert(warning: Warning, roster: Roster, policy: Policy) -> Plan:
+    """The plan for a new Alert. Raises InvalidWarning when it cannot be dispatched."""
+    lifecycle = start(warning)
+    resolution = resolve_or_reject(warning, roster)
+    return Plan(
+        lifecycle=lifecycle,
+        policy=policy.for_level(lifecycle.level),
+        resolution=resolution,
+        recipients=recipients_of(resolution),
+    )

@@ -1,0 +1,421 @@
+"""The roster (网格名册): grids, the persons who answer for them, and broadcast zones.
+
+Townships keep the roster as three CSV files edited in spreadsheets (DESIGN.md,
+"Roster"). `build_roster` validates their rows all-or-nothing: every problem in every
+file is reported at once as `file:line: reason`, and a roster with any problem is not
+built. Reading the files is `dispatcher.files.roster_dir`'s; everything here is pure.
+
+Rules the contract leaves open, decided here:
+
+- A grid code is ASCII digits, at least 6 (an administrative code, usually the 12-digit
+  village code, optionally followed by a grid number).
+- `parent_code` is empty, or a proper prefix of the grid's own code that is either a
+  grid listed in grids.csv or an administrative code (6, 9 or 12 digits, zero-padded
+  forms such as `441523100000` accepted). Requiring a prefix keeps the hierarchy that
+  geocode matching relies on and makes parent cycles impossible.
+- Empty households/population mean 0. Names of grids, persons and zones must not be
+  empty; `role` is free text and may be.
+- `grid_codes` may be separated by `;` or the full-width `；`; a person with no grid
+  (a township or county duty officer) is only reached by escalation.
+- `wechat_openid` is 6-64 of `A-Z a-z 0-9 - _`. Two persons may share a phone number
+  (one official listed in two roles).
+- A problem about a whole file that has no line (a missing file) reads `file: reason`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from dispatcher.core.model import Point
+from dispatcher.core.phones import normalise_phone
+
+__all__ = [
+    "BroadcastZone",
+    "Grid",
+    "Person",
+    "Report",
+    "Roster",
+    "RosterProblems",
+    "Row",
+    "admin_prefix",
+    "build_roster",
+]
+
+GRIDS_FILE = "grids.csv"
+PERSONS_FILE = "persons.csv"
+ZONES_FILE = "broadcast_zones.csv"
+GRID_COLUMNS = ("code", "name", "parent_code", "households", "population", "lat", "lon")
+PERSON_COLUMNS = ("id", "name", "phone", "wechat_openid", "role", "grid_codes", "supervisor_id")
+ZONE_COLUMNS = ("zone_id", "grid_code", "name")
+
+# Province(2) city(2) county(2) township(3) village(3), GB/T 2260 and its extensions.
+_ADMIN_BOUNDARIES = (2, 4, 6, 9, 12)
+_ADMIN_LENGTHS = frozenset({6, 9, 12})
+_GRID_CODE = re.compile(r"[0-9]{6,}")
+_OPENID = re.compile(r"[A-Za-z0-9_-]{6,64}")
+_EXCEL_SCIENTIFIC = re.compile(r"[0-9](?:\.[0-9]+)?E\+[0-9]+", re.IGNORECASE)
+_GRID_SEPARATORS = re.compile(r"[;；]")
+
+
+def admin_prefix(code: str) -> str:
+    """Return the matching prefix of an administrative code: trailing all-zero levels go.
+
+    `440000` → `44`, `441500` → `4415`, `441523100000` → `441523100`. A code longer than
+    12 digits (a grid code) is returned whole. Returns "" for anything that is not a
+    code of a real division (non-digits, all zeros), which matches nothing.
+    """
+    code = code.strip()
+    if not code.isascii() or not code.isdigit():
+        return ""
+    if len(code) > 12:
+        return code
+    end = len(code)
+    for start in reversed([b for b in (0, *_ADMIN_BOUNDARIES) if b < len(code)]):
+        if code[start:end].strip("0"):
+            break
+        end = start
+    return code[:end]
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """One grid (网格): the smallest area someone answers for."""
+
+    code: str
+    name: str
+    parent_code: str
+    households: int
+    population: int
+    location: Point | None
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A person who can be called: a grid person, or a supervisor up the chain.
+
+    `phone` is E.164. At least one of `phone` and `wechat_openid` is set in a loaded
+    roster. `supervisor_id` is who is called when this person does not answer.
+    """
+
+    id: str
+    name: str
+    phone: str | None
+    wechat_openid: str | None
+    role: str
+    grid_codes: tuple[str, ...]
+    supervisor_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastZone:
+    """An emergency-broadcast loudspeaker zone, played when its grid is affected."""
+
+    zone_id: str
+    grid_code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Roster:
+    """The roster, with the indexes area resolution needs built once.
+
+    `load_roster` validates what it builds; a roster built by hand (as tests do) is not.
+    """
+
+    grids: Mapping[str, Grid]
+    persons: Mapping[str, Person]
+    zones: tuple[BroadcastZone, ...] = ()
+    _codes: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _by_grid: Mapping[str, tuple[Person, ...]] = field(init=False, repr=False, compare=False)
+    _zones_by_grid: Mapping[str, tuple[BroadcastZone, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+    _by_phone: Mapping[str, tuple[Person, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_grid: dict[str, list[Person]] = {}
+        by_phone: dict[str, list[Person]] = {}
+        for person in sorted(self.persons.values(), key=lambda person: person.id):
+            for code in person.grid_codes:
+                by_grid.setdefault(code, []).append(person)
+            if person.phone:
+                by_phone.setdefault(person.phone, []).append(person)
+        zones_by_grid: dict[str, list[BroadcastZone]] = {}
+        for zone in sorted(self.zones, key=lambda zone: zone.zone_id):
+            zones_by_grid.setdefault(zone.grid_code, []).append(zone)
+        object.__setattr__(self, "_codes", tuple(sorted(self.grids)))
+        object.__setattr__(self, "_by_grid", {k: tuple(v) for k, v in by_grid.items()})
+        object.__setattr__(self, "_zones_by_grid", {k: tuple(v) for k, v in zones_by_grid.items()})
+        object.__setattr__(self, "_by_phone", {k: tuple(v) for k, v in by_phone.items()})
+
+    def grids_under(self, prefix: str) -> tuple[Grid, ...]:
+        """Every grid whose code starts with `prefix`, sorted by code ("" gives none)."""
+        if not prefix:
+            return ()
+        start = bisect_left(self._codes, prefix)
+        # Codes are digits, and ':' sorts right after '9': the end of the prefix's range.
+        end = bisect_left(self._codes, prefix + ":", lo=start)
+        return tuple(self.grids[code] for code in self._codes[start:end])
+
+    def name_of(self, person_id: str | None) -> str | None:
+        """The person's name; None for an id this roster does not list (an operator's
+        token name, a person a later roster dropped) or for no id."""
+        person = self.persons.get(person_id) if person_id else None
+        return person.name if person else None
+
+    def persons_of_grid(self, code: str) -> tuple[Person, ...]:
+        """The persons who answer for grid `code`, sorted by id (none for unknown codes)."""
+        return self._by_grid.get(code, ())
+
+    def persons_with_phone(self, phone: str) -> tuple[Person, ...]:
+        """The persons whose number is `phone` (E.164), sorted by id: none, one, or several
+        (one official listed in two roles)."""
+        return self._by_phone.get(phone, ())
+
+    def zones_of_grids(self, codes: Iterable[str]) -> tuple[BroadcastZone, ...]:
+        """The broadcast zones of the given grids, each once, sorted by zone id."""
+        found = {zone.zone_id: zone for code in codes for zone in self._zones_by_grid.get(code, ())}
+        return tuple(found[zone_id] for zone_id in sorted(found))
+
+    def supervisor_chain(self, person_id: str) -> tuple[Person, ...]:
+        """The supervisors of `person_id`, nearest first, without the person.
+
+        Raises KeyError for an unknown person. A chain that reaches an unknown id or
+        comes back on itself (only possible in a roster built by hand) stops there.
+        """
+        seen = {person_id}
+        chain: list[Person] = []
+        supervisor_id = self.persons[person_id].supervisor_id
+        while supervisor_id and supervisor_id not in seen and supervisor_id in self.persons:
+            seen.add(supervisor_id)
+            supervisor = self.persons[supervisor_id]
+            chain.append(supervisor)
+            supervisor_id = supervisor.supervisor_id
+        return tuple(chain)
+
+
+Row = tuple[int, dict[str, str]]  # (physical line, cells by column)
+Report = Callable[[int, str], None]  # (line, reason); line 0: the file as a whole
+
+_FILE_ORDER = {GRIDS_FILE: 0, PERSONS_FILE: 1, ZONES_FILE: 2}
+
+
+class RosterProblems:
+    """Every problem found in the roster's files, reported as `file:line: reason`."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, int, str]] = []
+
+    def of(self, file: str) -> Report:
+        """The report function for one file's problems."""
+        return lambda line, reason: self.items.append((file, line, reason))
+
+    def formatted(self) -> list[str]:
+        items = sorted(self.items, key=lambda item: (_FILE_ORDER[item[0]], item[1]))
+        return [f"{file}:{line}: {why}" if line else f"{file}: {why}" for file, line, why in items]
+
+
+def build_roster(
+    grid_rows: Iterable[Row] | None,
+    person_rows: Iterable[Row] | None,
+    zone_rows: Iterable[Row] | None,
+    problems: RosterProblems,
+) -> tuple[Roster | None, list[str]]:
+    """Validate the three tables' rows (None: that file could not be read at all) into a
+    roster; with any problem, None and every problem, the readers' included."""
+    # A file that could not be read at all leaves its references unchecked (None) rather
+    # than burying the one real problem under a "not found" for every reference to it.
+    grids = _parse_grids(grid_rows, problems.of(GRIDS_FILE)) if grid_rows is not None else None
+    persons = _parse_persons(person_rows or (), grids, problems.of(PERSONS_FILE))
+    zones = _parse_zones(zone_rows or (), grids, problems.of(ZONES_FILE))
+    if problems.items or grids is None:
+        return None, problems.formatted()
+    return Roster(MappingProxyType(grids), MappingProxyType(persons), tuple(zones)), []
+
+
+def _first(seen: dict[str, int], key: str, line: int, what: str, report: Report) -> bool:
+    """Remember `key` and return True, or report it as a duplicate and return False."""
+    if key in seen:
+        report(line, f"duplicate {what} {key} (first on line {seen[key]})")
+        return False
+    seen[key] = line
+    return True
+
+
+def _parse_grids(rows: Iterable[Row], report: Report) -> dict[str, Grid]:
+    grids: dict[str, Grid] = {}
+    lines: dict[str, int] = {}
+    for line, cells in rows:
+        code, name, parent = cells["code"], cells["name"], cells["parent_code"]
+        households = _count(cells, "households", line, report)
+        population = _count(cells, "population", line, report)
+        location = _location(cells["lat"], cells["lon"], line, report)
+        if not name:
+            report(line, "name is empty")
+        if not _GRID_CODE.fullmatch(code):
+            report(line, _bad_code(code))
+        elif _first(lines, code, line, "grid code", report):
+            # Interned: a county repeats each parent code for hundreds of grids.
+            grids[code] = Grid(code, name, sys.intern(parent), households, population, location)
+    for grid in grids.values():
+        problem = _parent_problem(grid.code, grid.parent_code, grids)
+        if problem:
+            report(lines[grid.code], problem)
+    return grids
+
+
+def _parent_problem(code: str, parent: str, grids: Mapping[str, Grid]) -> str | None:
+    if not parent or (parent != code and code.startswith(parent) and parent in grids):
+        return None
+    if parent == code:
+        return "a grid cannot be its own parent"
+    if parent in grids:
+        return f"parent_code {parent} is a grid whose code does not contain {code}"
+    prefix = admin_prefix(parent) if len(parent) in _ADMIN_LENGTHS else ""
+    if prefix and code.startswith(prefix) and prefix != code:
+        return None
+    return (
+        f"parent_code {parent} is neither a grid in {GRIDS_FILE} nor an administrative "
+        f"code (6, 9 or 12 digits) that contains grid {code}"
+    )
+
+
+def _bad_code(code: str) -> str:
+    if not code:
+        return "grid code is empty"
+    if _EXCEL_SCIENTIFIC.fullmatch(code):
+        return f"grid code {code} was turned into a number by the spreadsheet; format as text"
+    return f"grid code {code!r} must be 6 or more digits: an administrative code and grid number"
+
+
+def _count(cells: dict[str, str], column: str, line: int, report: Report) -> int:
+    value = cells[column]
+    if value.isascii() and value.isdigit():
+        return int(value)
+    if value:
+        report(line, f"{column} {value!r} must be a whole number ≥ 0")
+    return 0
+
+
+def _location(lat_text: str, lon_text: str, line: int, report: Report) -> Point | None:
+    if not lat_text and not lon_text:
+        return None
+    if not lat_text or not lon_text:
+        report(line, "lat and lon must both be given or both be empty")
+        return None
+    try:
+        lat, lon = float(lat_text), float(lon_text)
+    except ValueError:
+        report(line, f"lat/lon {lat_text!r},{lon_text!r} are not decimal degrees")
+        return None
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        swapped = " (lat and lon swapped?)" if abs(lat) > 90 >= abs(lon) else ""
+        report(line, f"lat {lat_text}, lon {lon_text} out of range{swapped}")
+        return None
+    return Point(lat, lon)
+
+
+def _shared(code: str, grids: Mapping[str, Grid] | None) -> str:
+    grid = grids.get(code) if grids is not None else None
+    return grid.code if grid is not None else sys.intern(code)
+
+
+def _parse_persons(
+    rows: Iterable[Row], grids: Mapping[str, Grid] | None, report: Report
+) -> dict[str, Person]:
+    persons: dict[str, Person] = {}
+    lines: dict[str, int] = {}
+    for line, cells in rows:
+        person_id, phone_text, openid = cells["id"], cells["phone"], cells["wechat_openid"]
+        if not cells["name"]:
+            report(line, "name is empty")
+        phone = _phone(phone_text, line, report)
+        if openid and not _OPENID.fullmatch(openid):
+            report(line, "wechat_openid must be 6-64 letters, digits, '-' or '_'")
+        if not phone_text and not openid:
+            report(line, "no phone and no wechat_openid: nobody could reach this person")
+        split = (code.strip() for code in _GRID_SEPARATORS.split(cells["grid_codes"]))
+        # Each code, role and supervisor id is shared with every other person who has it
+        # (and a code with its grid): a province's roster is held in memory whole.
+        codes = tuple(_shared(code, grids) for code in dict.fromkeys(c for c in split if c))
+        for code in codes:
+            if grids is not None and code not in grids:
+                report(line, f"grid {code} is not in {GRIDS_FILE}")
+        if not person_id:
+            report(line, "id is empty")
+        elif _first(lines, person_id, line, "person id", report):
+            supervisor = sys.intern(cells["supervisor_id"]) or None
+            role = sys.intern(cells["role"])
+            persons[person_id] = Person(
+                person_id, cells["name"], phone, openid or None, role, codes, supervisor
+            )
+    _check_supervisors(persons, lines, report)
+    return persons
+
+
+def _phone(text: str, line: int, report: Report) -> str | None:
+    if not text:
+        return None
+    if _EXCEL_SCIENTIFIC.fullmatch(text):
+        report(line, "phone was turned into a number by the spreadsheet; format as text")
+        return None
+    try:
+        return normalise_phone(text)
+    except ValueError as exc:
+        report(line, str(exc))
+        return None
+
+
+def _check_supervisors(
+    persons: Mapping[str, Person], lines: Mapping[str, int], report: Report
+) -> None:
+    boss: dict[str, str] = {}
+    for person in persons.values():
+        supervisor, line = person.supervisor_id, lines[person.id]
+        if supervisor == person.id:
+            report(line, f"{person.id} cannot supervise themselves")
+        elif supervisor is not None and supervisor not in persons:
+            report(line, f"supervisor_id {supervisor} is not a person in {PERSONS_FILE}")
+        elif supervisor is not None:
+            boss[person.id] = supervisor
+    # Each person has at most one supervisor, so walking up from everyone finds every
+    # cycle; `done` makes the whole walk linear in the number of persons.
+    done: set[str] = set()
+    for start in persons:
+        path: dict[str, None] = {}
+        node: str | None = start
+        while node is not None and node not in done and node not in path:
+            path[node] = None
+            node = boss.get(node)
+        if node is not None and node in path:
+            cycle = list(path)[list(path).index(node) :]
+            turn = cycle.index(min(cycle, key=lines.__getitem__))
+            ordered = [*cycle[turn:], *cycle[:turn], cycle[turn]]
+            report(lines[cycle[turn]], "supervisor chain loops: " + " → ".join(ordered))
+        done.update(path)
+
+
+def _parse_zones(
+    rows: Iterable[Row], grids: Mapping[str, Grid] | None, report: Report
+) -> list[BroadcastZone]:
+    zones: list[BroadcastZone] = []
+    lines: dict[str, int] = {}
+    for line, cells in rows:
+        zone_id, grid_code = cells["zone_id"], cells["grid_code"]
+        if not cells["name"]:
+            report(line, "name is empty")
+        if not grid_code:
+            report(line, "grid_code is empty")
+        elif grids is not None and grid_code not in grids:
+            report(line, f"grid {grid_code} is not in {GRIDS_FILE}")
+        if not zone_id:
+            report(line, "zone_id is empty")
+        elif _first(lines, zone_id, line, "zone id", report):
+            zones.append(BroadcastZone(zone_id, grid_code, cells["name"]))
+    return zones
