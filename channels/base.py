@@ -124,3 +124,18 @@ class Channel(Protocol):
     simulated: bool
 
     async def send(self, notice: Notice) -> Receipt: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What became of one send attempt, as the sender reports it to the result writer and
+    the metrics: `status` is sent, delivered, simulated, failed or rejected."""
+
+    attempt_id: int
+    recipient_id: int | None
+    channel: str
+    status: str  # sent, delivered, simulated, failed, rejected
+    provider_id: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    seconds: float = 0.0

@@ -49,13 +49,12 @@ from channels.base import (
     Reason,
     Receipt,
     Status,
-    TransientDeliveryError,
     http_failure,
 )
+from channels.http_json import DEFAULT_TIMEOUT, JsonReply, post_json
 
 log = structlog.get_logger("jiaoying.channels.broadcast")
 
-DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 DEFAULT_EVENT_TYPE = "11B00"
 DEFAULT_REPEAT = 3
 DEFAULT_DURATION = timedelta(hours=2)
@@ -202,7 +201,8 @@ class Broadcast:
         if notice.valid_until is not None and notice.valid_until <= now:
             raise PermanentDeliveryError(Reason.CLIENT_ERROR, "the warning expired before playing")
         body = play_request(notice, now=now, public_url=self._public_url)
-        status, reply, retry_after = await self._post(body)
+        answer = await self._post(body)
+        status, reply = answer.status, answer.body
         if 200 <= status < 300:
             play_id = reply.get("id") if isinstance(reply, dict) else None
             state = play_state(reply.get("state")) if isinstance(reply, dict) else None
@@ -220,33 +220,15 @@ class Broadcast:
             status,
             error if isinstance(error, str) else None,
             message=message.replace(self._token, "[redacted]") if isinstance(message, str) else "",
-            retry_after=retry_after,
+            retry_after=answer.retry_after,
         )
 
-    async def _post(self, body: dict[str, Any]) -> tuple[int, Any, float | None]:
-        headers = {"Authorization": f"Bearer {self._token}"}
-        try:
-            async with self._session.post(
-                self._url, json=body, headers=headers, timeout=self._timeout
-            ) as reply:
-                try:
-                    parsed = await reply.json(content_type=None)
-                except ValueError:
-                    parsed = None
-                return reply.status, parsed, _retry_after(reply.headers.get("Retry-After"))
-        except TimeoutError:
-            raise TransientDeliveryError(
-                Reason.TIMEOUT, "the broadcast platform did not answer in time"
-            ) from None
-        except aiohttp.ClientError as error:
-            raise TransientDeliveryError(
-                Reason.CONNECTION, f"broadcast platform unreachable: {type(error).__name__}"
-            ) from None
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds of a `Retry-After` header in its delta-seconds form (a date is ignored)."""
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
+    async def _post(self, body: dict[str, Any]) -> JsonReply:
+        return await post_json(
+            self._session,
+            self._url,
+            body,
+            provider="the broadcast platform",
+            client_timeout=self._timeout,
+            headers={"Authorization": f"Bearer {self._token}"},
+        )

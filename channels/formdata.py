@@ -1,8 +1,8 @@
 """application/x-www-form-urlencoded bodies, fast for Chinese text.
 
 The standard library's `urlencode` percent-encodes byte by byte in Python; an SMS of 120
-Chinese characters is some 360 bytes to escape, which cost about 25 µs per SMS, a tenth
-of what the whole engine spends on one. Here each run of bytes that needs escaping is
+Chinese characters is some 360 bytes to escape, which costs about a tenth of what the
+whole engine spends on one SMS. Here each run of bytes that needs escaping is
 escaped in one call (`bytes.hex`), and `urlencode` still walks the form (its keys,
 sequences, and values of other types), so the body is exactly
 `urlencode(data, doseq=True, quote_via=quote)`: spaces are `%20`, which every form

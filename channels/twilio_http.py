@@ -25,8 +25,6 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -43,6 +41,7 @@ from channels.base import (
     UncertainDeliveryError,
 )
 from channels.formdata import form_urlencoded
+from channels.http_json import retry_after_seconds
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -51,7 +50,6 @@ __all__ = [
     "TwilioApi",
     "callback_url",
     "classify",
-    "retry_after_seconds",
 ]
 
 DEFAULT_TIMEOUT = 10.0
@@ -103,25 +101,6 @@ def classify(status: int, code: int | None) -> DeliveryError:
         return PermanentDeliveryError(Reason.CLIENT_ERROR, detail)
     # 5xx, and anything stranger (a 3xx from a misconfigured gateway): try again later.
     return TransientDeliveryError(Reason.SERVER_ERROR, detail)
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """`Retry-After` as seconds to wait: delta-seconds or an HTTP date; None if absent or
-    unreadable."""
-    if not value or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def _error_code(text: str) -> int | None:

@@ -2,10 +2,11 @@
 
 One notice is one `POST {api_base}/cgi-bin/message/template/send?access_token=…` to the
 person's openid. WeChat answers every call with HTTP 200 and an `errcode` body
-(`{"errcode":0,"errmsg":"ok","msgid":200228332}` on success); the pure `classify` below
-turns any other answer into a typed failure. The access token comes from the account's
-one shared cache (`channels.wechat_token.AccessTokens`); when WeChat says it is stale
-(40001/40014/42001) the send refreshes it and tries exactly once more.
+(`{"errcode":0,"errmsg":"ok","msgid":200228332}` on success); the pure `classify` of
+`channels.wechat_errcodes` turns any other answer into a typed failure. The access token
+comes from the account's one shared cache (`channels.wechat_token.AccessTokens`); when
+WeChat says it is stale (40001/40014/42001) the send refreshes it and tries exactly once
+more.
 
 Delivery is reported later, to jiaoying's server URL, as the `TEMPLATESENDJOBFINISH`
 event carrying the `msgid` returned here (`dispatcher.http.wechat_callbacks`). Being
@@ -31,92 +32,30 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import structlog
 
 from channels.base import (
-    DeliveryError,
     Notice,
     PermanentDeliveryError,
     Reason,
     Receipt,
     Status,
-    TransientDeliveryError,
-    http_failure,
 )
-
-if TYPE_CHECKING:
-    from channels.wechat_token import AccessTokens
+from channels.http_json import DEFAULT_TIMEOUT, JsonReply, post_json
+from channels.wechat_errcodes import TOKEN_ERRCODES, classify
+from channels.wechat_token import AccessTokens
 
 log = structlog.get_logger("jiaoying.channels.wechat")
-
-DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
-TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
-"""The access token is invalid, not the latest, or expired: refresh it, try once more."""
-QUOTA_RETRY_AFTER = 60.0
-"""Seconds to wait after a quota error (45009 daily, 45011 per minute)."""
 
 BEIJING = timezone(timedelta(hours=8), "CST")
 _KEYWORD_CHARS = 20
 _CLIENT_MSG_ID_CHARS = 32
 
-_TRANSIENT_ERRCODES: dict[int, tuple[Reason, float | None]] = {
-    -1: (Reason.SERVER_ERROR, None),  # 系统繁忙
-    45009: (Reason.RATE_LIMITED, QUOTA_RETRY_AFTER),  # daily API quota reached
-    45011: (Reason.RATE_LIMITED, QUOTA_RETRY_AFTER),  # per-minute API quota reached
-}
-_PERMANENT_ERRCODES: dict[int, Reason] = {
-    40003: Reason.INVALID_ADDRESS,  # not an openid of this account
-    43004: Reason.UNSUBSCRIBED,  # the person does not follow the account
-    43101: Reason.UNSUBSCRIBED,  # the person refused this account's messages
-    40037: Reason.CLIENT_ERROR,  # no such template_id
-    47003: Reason.CLIENT_ERROR,  # template data does not fit the template
-    47001: Reason.CLIENT_ERROR,  # malformed JSON
-    44002: Reason.CLIENT_ERROR,  # empty body
-    40013: Reason.AUTH,  # invalid AppID
-    40125: Reason.AUTH,  # invalid AppSecret
-    40164: Reason.AUTH,  # this server's IP is not on the account's whitelist
-    48001: Reason.AUTH,  # the account may not use this API
-}
 _LEVEL_WORDS = {"red": "红色预警", "orange": "橙色预警", "yellow": "黄色预警", "blue": "蓝色预警"}
 _KIND_WORDS = {"cancel": "预警取消", "clear": "预警解除"}
-
-
-def classify(
-    http_status: int,
-    errcode: int | None,
-    *,
-    errmsg: str = "",
-    retry_after: float | None = None,
-) -> DeliveryError:
-    """The typed failure for a WeChat answer that is not a success.
-
-    `errcode` is the body's errcode (None when the body was not WeChat's JSON);
-    `retry_after` the seconds of a `Retry-After` header, for a gateway's 429.
-    A token errcode comes back transient (`auth`): `send` refreshes the token and
-    retries once itself, so this only surfaces when the fresh token fails too.
-    An errcode not listed describes the request, which would fail the same way again.
-    """
-    detail = f"HTTP {http_status}" if errcode is None else f"errcode {errcode}"
-    if errmsg:
-        detail = f"{detail}: {errmsg[:160]}"
-    failure = http_failure(http_status, detail, retry_after)
-    if failure is not None:
-        return failure
-    if http_status != 200:
-        return PermanentDeliveryError(Reason.CLIENT_ERROR, detail)
-    if errcode is None:
-        return TransientDeliveryError(Reason.SERVER_ERROR, f"{detail} (not a WeChat reply)")
-    if errcode == 0:
-        return TransientDeliveryError(Reason.SERVER_ERROR, f"{detail} (ok, but no msgid)")
-    if errcode in TOKEN_ERRCODES:
-        return TransientDeliveryError(Reason.AUTH, f"{detail} (access token refused)")
-    if errcode in _TRANSIENT_ERRCODES:
-        reason, wait = _TRANSIENT_ERRCODES[errcode]
-        return TransientDeliveryError(reason, detail, wait)
-    return PermanentDeliveryError(_PERMANENT_ERRCODES.get(errcode, Reason.CLIENT_ERROR), detail)
 
 
 def template_message(notice: Notice, template_id: str, sent_at: datetime) -> dict[str, Any]:
@@ -190,13 +129,12 @@ class WeChatTemplate:
             raise PermanentDeliveryError(Reason.NO_ADDRESS, "no openid")
         message = template_message(notice, self._template_id, self._clock())
         token = await self._tokens.get()
-        status, body, retry_after = await self._post(token, message)
-        errcode = _errcode(body)
-        if status == 200 and errcode in TOKEN_ERRCODES:
+        reply = await self._post(token, message)
+        if reply.status == 200 and _errcode(reply.body) in TOKEN_ERRCODES:
             log.info("wechat access token refused; refreshing once", key=notice.key)
             token = await self._tokens.invalidate(token)
-            status, body, retry_after = await self._post(token, message)
-            errcode = _errcode(body)
+            reply = await self._post(token, message)
+        status, body, errcode = reply.status, reply.body, _errcode(reply.body)
         msgid = body.get("msgid") if isinstance(body, dict) else None
         if status == 200 and errcode in (0, None) and msgid is not None:
             log.debug("wechat template message accepted", key=notice.key, msgid=str(msgid))
@@ -204,36 +142,23 @@ class WeChatTemplate:
         errmsg = str(body.get("errmsg", "")) if isinstance(body, dict) else ""
         # errmsg is WeChat's prose; it has no business quoting the token, but make sure.
         raise classify(
-            status, errcode, errmsg=errmsg.replace(token, "[redacted]"), retry_after=retry_after
+            status,
+            errcode,
+            errmsg=errmsg.replace(token, "[redacted]"),
+            retry_after=reply.retry_after,
         )
 
-    async def _post(self, token: str, message: dict[str, Any]) -> tuple[int, Any, float | None]:
-        try:
-            async with self._session.post(
-                self._url, params={"access_token": token}, json=message, timeout=self._timeout
-            ) as reply:
-                try:
-                    body = await reply.json(content_type=None)
-                except ValueError:
-                    body = None
-                return reply.status, body, _retry_after(reply.headers.get("Retry-After"))
-        except TimeoutError:
-            raise TransientDeliveryError(Reason.TIMEOUT, "WeChat did not answer in time") from None
-        except aiohttp.ClientError as error:
-            # str(error) may quote the request URL, and with it the access token.
-            raise TransientDeliveryError(
-                Reason.CONNECTION, f"WeChat unreachable: {type(error).__name__}"
-            ) from None
+    async def _post(self, token: str, message: dict[str, Any]) -> JsonReply:
+        return await post_json(
+            self._session,
+            self._url,
+            message,
+            provider="WeChat",
+            client_timeout=self._timeout,
+            params={"access_token": token},
+        )
 
 
 def _errcode(body: Any) -> int | None:
     errcode = body.get("errcode") if isinstance(body, dict) else None
     return errcode if isinstance(errcode, int) else None
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds of a `Retry-After` header in its delta-seconds form (a date is ignored)."""
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None

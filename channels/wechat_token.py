@@ -13,7 +13,7 @@ refreshing on their own would invalidate each other's tokens. This cache
 - remembers a failed fetch for `cooldown` seconds, so a WeChat outage or a wrong
   AppSecret costs one request per cooldown instead of one per waiting sender.
 
-A failed fetch raises the same typed errors as a send (see `channels.wechat.classify`):
+A failed fetch raises the same typed errors as a send (see `channels.wechat_errcodes.classify`):
 a wrong AppID or AppSecret is permanent (`auth`), a busy WeChat is transient. Neither
 the AppSecret nor the token ever appears in an error or a log line.
 """
@@ -29,7 +29,8 @@ import aiohttp
 import structlog
 
 from channels.base import DeliveryError, PermanentDeliveryError, Reason, TransientDeliveryError
-from channels.wechat import DEFAULT_TIMEOUT, classify
+from channels.http_json import DEFAULT_TIMEOUT
+from channels.wechat_errcodes import classify
 
 log = structlog.get_logger("jiaoying.channels.wechat")
 

@@ -10,49 +10,56 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import aio_pika
 import structlog
 from aiohttp import web
+from sqlalchemy.exc import DBAPIError
 
 from channels.base import Channel
-from channels.registry import build_providers
 from dispatcher.amqp.consumer import Consumer
 from dispatcher.amqp.events import EventPublisher
 from dispatcher.core.errors import InputError
 from dispatcher.core.links import AnswerLinks, url_length
-from dispatcher.core.policy import Policy, load_policy
-from dispatcher.core.roster import Roster, load_roster
+from dispatcher.core.policy import Policy
+from dispatcher.core.roster import Roster
+from dispatcher.engine.example_roster import refuse_example_roster
 from dispatcher.engine.ingest import MAX_BODY, Ingestor
 from dispatcher.engine.maintenance import Maintenance, gauges
 from dispatcher.engine.notices import NoticeFactory
 from dispatcher.engine.replies import Replies
 from dispatcher.engine.results import ResultWriter
-from dispatcher.engine.roster_book import RosterBook
+from dispatcher.engine.roster_book import RosterBook, RosterReload
 from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.sender import ChannelLimits, Sender
 from dispatcher.engine.texts import Texts
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.http.answer_page import add_answer_routes
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.broadcast_callbacks import add_broadcast_routes
 from dispatcher.http.dashboard import add_dashboard_routes
 from dispatcher.http.health import PROBES, healthz, readyz
-from dispatcher.http.keys import REPLIES
+from dispatcher.http.keys import REPLIES, ROSTER_RELOAD, ROSTERS
 from dispatcher.http.limits import body_limits
 from dispatcher.http.problems import json_errors
 from dispatcher.http.prometheus import METRICS, get_metrics
 from dispatcher.http.ratelimit import RateLimit
+from dispatcher.http.roster_endpoints import add_roster_routes
 from dispatcher.http.status import CLOCK, READER, add_status_routes
 from dispatcher.http.twilio_callbacks import add_twilio_routes
 from dispatcher.http.warnings_endpoint import INGESTOR, post_warning
 from dispatcher.http.wechat_callbacks import add_wechat_routes
+from dispatcher.providers import build_providers
 from dispatcher.runtime.heap import settle_heap
-from dispatcher.runtime.logs import configure_logging
+from dispatcher.runtime.logs import configure_logging, redact_url
 from dispatcher.runtime.metrics import Metrics
 from dispatcher.runtime.settings import Settings
 from dispatcher.store import migrate
@@ -73,6 +80,7 @@ class Engine:
 
     db: Database
     rosters: RosterBook
+    roster_reload: RosterReload
     ingestor: Ingestor
     scheduler: Scheduler
     sender: Sender
@@ -129,6 +137,7 @@ def build_app(
     add_wechat_routes(app)
     add_broadcast_routes(app)
     add_dashboard_routes(app)
+    add_roster_routes(app)
     return app
 
 
@@ -172,7 +181,7 @@ def _engine(
         else:
             adapters = channels()
         owner = f"{uuid.uuid4().hex[:12]}"
-        rosters = RosterBook(roster)
+        rosters = RosterBook(roster, source=str(settings.roster_dir), loaded_at=clock())
         metrics = Metrics()
         scheduler: Scheduler  # bound below; results wake it when a send fails for good
         results = ResultWriter(
@@ -205,10 +214,21 @@ def _engine(
         ingestor = Ingestor(db, rosters, policy, clock, on_stored=scheduler.wake, metrics=metrics)
         app[REPLIES] = Replies(db, rosters, clock, scheduler.wake, metrics)
         engine = Engine(
-            db, rosters, ingestor, scheduler, sender, results, maintenance, owner, metrics
+            db,
+            rosters,
+            RosterReload(rosters, db, settings, clock),
+            ingestor,
+            scheduler,
+            sender,
+            results,
+            maintenance,
+            owner,
+            metrics,
         )
         app[METRICS] = metrics
         app[ENGINE] = engine
+        app[ROSTERS] = rosters
+        app[ROSTER_RELOAD] = engine.roster_reload
         app[INGESTOR] = ingestor
         await maintenance.beat()
         yield
@@ -320,12 +340,51 @@ async def _upkeep(
             await asyncio.wait_for(stop.wait(), MAINTENANCE_INTERVAL)
 
 
-async def _check_schema(settings: Settings) -> None:
-    db = open_database(settings.db_url)
-    try:
-        await migrate.check(db)
-    finally:
-        await db.dispose()
+def _log_schema_change(change: migrate.SchemaChange | None, settings: Settings) -> None:
+    if change is None:
+        return
+    database = redact_url(settings.db_url)
+    if change.before is None:
+        log.info("database schema created", database=database, revision=change.after)
+    else:
+        log.info(
+            "database schema upgraded",
+            database=database,
+            from_revision=change.before,
+            to_revision=change.after,
+            backup=str(change.backup) if change.backup else None,
+        )
+
+
+def _unopenable(settings: Settings, error: OSError | DBAPIError) -> str:
+    reason = error.orig if isinstance(error, DBAPIError) else error.strerror or error
+    if isinstance(error, OSError) and error.filename:
+        reason = f"{error.filename}: {reason}"
+    where = redact_url(settings.db_url)
+    hint = (
+        f"its directory must exist or be creatable, and be writable by uid {os.getuid()}"
+        if settings.db_url.startswith("sqlite")
+        else "is the server running and reachable?"
+    )
+    return f"cannot open the database {where} ({reason}): {hint}"
+
+
+async def _reload_on_sighup(app: web.Application) -> AsyncIterator[None]:
+    """SIGHUP takes the roster again, as `POST /v1/roster/reload` does."""
+    loop = asyncio.get_running_loop()
+    reload = app[ENGINE].roster_reload
+    running: set[asyncio.Task[Any]] = set()
+
+    def on_sighup() -> None:
+        task = loop.create_task(reload.reload(by="SIGHUP"), name="roster-reload")
+        running.add(task)
+        task.add_done_callback(running.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    yield
+    loop.remove_signal_handler(signal.SIGHUP)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    await asyncio.gather(*running, return_exceptions=True)
 
 
 async def _settle_heap(app: web.Application) -> None:
@@ -334,19 +393,35 @@ async def _settle_heap(app: web.Application) -> None:
 
 
 def run_service(settings: Settings) -> int:
-    """Run until SIGTERM or SIGINT; 0 after a clean shutdown, 2 for a bad roster, policy
-    or SMS template."""
+    """Run until SIGTERM or SIGINT; 0 after a clean shutdown, 2 when it cannot start: a
+    bad roster, policy or SMS template, the example roster with a real provider, a
+    database it cannot open or whose schema it does not know."""
     configure_logging(settings.log_level)
+    # SIGHUP reloads the roster once the service runs (`_reload_on_sighup`); until then
+    # one must not end the process half-started.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     for notice in settings.startup_notices():
         log.warning(notice)
     try:
         roster = load_roster(settings.roster_dir)
+        refuse_example_roster(settings, settings.roster_dir, roster)
         policy = load_policy(settings.policy)
         Texts(settings.templates_dir, link_length=url_length(settings.public_url))
-        asyncio.run(_check_schema(settings))
-    except (InputError, migrate.SchemaMismatch) as error:
+    except InputError as error:
         log.error("cannot start", problem=str(error))
         return 2
+    except OSError as error:
+        log.error("cannot start", problem=f"{error.filename}: cannot be read ({error.strerror})")
+        return 2
+    try:
+        change = asyncio.run(migrate.prepare_to_serve(settings.db_url, utc_now()))
+    except migrate.SchemaMismatch as error:
+        log.error("cannot start", problem=str(error))
+        return 2
+    except (OSError, DBAPIError) as error:
+        log.error("cannot start", problem=_unopenable(settings, error))
+        return 2
+    _log_schema_change(change, settings)
     log.info(
         "starting",
         roster=str(settings.roster_dir),
@@ -355,6 +430,7 @@ def run_service(settings: Settings) -> int:
         http=f"{settings.http_host}:{settings.http_port}",
     )
     app = build_app(settings, roster, policy, schema="check")
+    app.cleanup_ctx.append(_reload_on_sighup)
     app.on_startup.append(_settle_heap)  # after the cleanup contexts: the engine is built
     web.run_app(
         app,

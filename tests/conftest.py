@@ -33,11 +33,16 @@ from pathlib import Path
 from typing import TextIO
 
 import pytest
+from hypothesis import settings
 
 from dispatcher.runtime.logs import configure_logging
 from tests.logscan import LogScan, secrets
 
 IN_PROCESS_DIR = "in-process-logs"
+
+# `make test-core` runs the fast tier with `--hypothesis-profile=dev`: a tenth of the
+# examples, for a developer's loop; `make test` keeps hypothesis's default.
+settings.register_profile("dev", max_examples=10)
 SUBPROCESS = "subprocess services' *.log"
 IN_PROCESS = "in-process service log"
 CAPTURED = "captured stdout/stderr"

@@ -79,7 +79,7 @@ def suite_modules() -> list[object]:
 
     (pytest imports test files by their base name, `test_crash`, not `tests.…`.)
     """
-    loaded = []
+    loaded: list[object] = []
     for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
         if file and Path(file).resolve().is_relative_to(TESTS_DIR):

@@ -2,10 +2,16 @@
 
 Villages of 441523 (陆河县) with two grids each, one grid person per grid, a village
 secretary supervising each village's grid persons and one county duty officer above them.
+
+    python -m tests.rosters DIRECTORY GRID_PERSONS
+
+writes one (docker-compose.yml's demo runs on it: with the stand-ins configured as its
+providers, jiaoying refuses the example roster, as it would with real ones).
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,3 +83,17 @@ def _write(path: Path, header: list[str], rows: list[list[object]]) -> None:
         writer = csv.writer(file)
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Write a synthetic county roster.")
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("grid_persons", type=int)
+    parser.add_argument("--per-village", type=int, default=20)
+    args = parser.parse_args()
+    county = write_county(args.directory, args.grid_persons, args.per_village)
+    print(f"{county.directory}: {len(county.grid_phones)} grid persons")
+
+
+if __name__ == "__main__":
+    main()

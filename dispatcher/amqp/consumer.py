@@ -40,14 +40,13 @@ from aio_pika.abc import (
     HeadersType,
 )
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
 
 from dispatcher.amqp.topology import DISPATCH_QUEUE, Topology, declare_topology
 from dispatcher.engine.ingest import Ingested, Rejected
+from dispatcher.store.errors import describe_error, is_transient
 
-__all__ = ["AMQP_TROUBLE", "SOURCE", "Consumer", "WarningIntake", "describe_error", "is_transient"]
+__all__ = ["AMQP_TROUBLE", "SOURCE", "Consumer", "WarningIntake"]
 
 log = structlog.get_logger("jiaoying.amqp")
 
@@ -60,13 +59,6 @@ _MAX_HEADER_TEXT = 1024
 _RETRY_MULTIPLIER = 0.2
 # How long cancelled handlers get to unwind before the channel is closed under them.
 _CANCEL_WAIT = 1.0
-# SQLSTATE classes that pass by themselves: connection exception, transaction rollback
-# (serialization failure, deadlock), insufficient resources, operator intervention
-# (shutdown, cannot connect now), system error.
-_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
-# SQLite primary result codes of the same kind: BUSY, LOCKED, NOMEM, READONLY, IOERR,
-# FULL, CANTOPEN, PROTOCOL. SQLITE_ERROR (bad SQL, a missing table) is a bug's.
-_TRANSIENT_SQLITE_CODES = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
 # How aio-pika says the broker or the channel is gone.
 AMQP_TROUBLE: tuple[type[Exception], ...] = (
     AMQPError,
@@ -84,38 +76,6 @@ class WarningIntake(Protocol):
 
 class _Stopping(Exception):
     """Raised in a handler waiting to retry when `Consumer.stop()` is called."""
-
-
-def is_transient(error: BaseException) -> bool:
-    """True for store trouble that passes by itself: a lost or refused connection, a locked
-    SQLite file, a serialization failure or deadlock, a server shutting down, a timeout.
-
-    False for errors that retrying cannot fix: a constraint violation, a value the schema
-    refuses, SQL the server does not understand, and every exception that is not the
-    store's.
-    """
-    if isinstance(error, OSError | PoolTimeout):  # OSError includes TimeoutError
-        return True
-    if not isinstance(error, DBAPIError):
-        return False
-    if error.connection_invalidated:
-        return True
-    # PostgreSQL drivers classify by SQLSTATE; asyncpg's unclassified errors arrive as a
-    # bare DBAPIError, so the class alone would not tell a shutdown from a bad value.
-    sqlstate = getattr(error.orig, "sqlstate", None)
-    if isinstance(sqlstate, str) and sqlstate:
-        return sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
-    # sqlite3 calls a syntax error and a locked file both OperationalError; its code tells.
-    sqlite_code = getattr(error.orig, "sqlite_errorcode", None)
-    if isinstance(sqlite_code, int):
-        return sqlite_code & 0xFF in _TRANSIENT_SQLITE_CODES
-    return isinstance(error, OperationalError | InterfaceError)
-
-
-def describe_error(error: BaseException) -> str:
-    """`Type: message` for a log line, without SQL parameters (a warning's raw body)."""
-    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
-    return f"{type(error).__name__}: {cause}"
 
 
 class Consumer:

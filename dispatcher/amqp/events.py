@@ -32,9 +32,10 @@ from aio_pika.abc import (
 from sqlalchemy import select, update
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_random_exponential
 
-from dispatcher.amqp.consumer import AMQP_TROUBLE, describe_error, is_transient
+from dispatcher.amqp.consumer import AMQP_TROUBLE
 from dispatcher.amqp.topology import EVENTS_EXCHANGE, declare_events_exchange
 from dispatcher.store.db import Database
+from dispatcher.store.errors import describe_error, is_transient
 from dispatcher.store.schema import outbox
 
 __all__ = ["ChannelFactory", "EventPublisher", "EventsNotPublished", "event_message"]

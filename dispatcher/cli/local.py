@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dispatcher.core.durations import format_duration
 from dispatcher.core.links import url_length
-from dispatcher.core.policy import load_policy
-from dispatcher.core.roster import check_roster, load_roster
 from dispatcher.engine.texts import PUBLIC_URL_BOUND, template_problems
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import check_roster, load_roster
 from dispatcher.runtime.settings import settings_or_exit
 from dispatcher.store import migrate
 from dispatcher.store.db import open_database
@@ -27,17 +28,24 @@ def serve(args: argparse.Namespace) -> int:
 def db_upgrade(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
 
-    async def run() -> tuple[str | None, str | None]:
+    async def run() -> tuple[str | None, migrate.SchemaChange | None]:
         db = open_database(settings.db_url)
         try:
-            before = await migrate.current(db)
-            await migrate.upgrade(db)
-            return before, await migrate.current(db)
+            return await migrate.current(db), await migrate.bring_to_head(db, datetime.now(UTC))
         finally:
             await db.dispose()
 
-    before, after = asyncio.run(run())
-    print(f"schema: {before or 'none'} → {after}")
+    try:
+        at, change = asyncio.run(run())
+    except migrate.SchemaMismatch as error:
+        print(f"jiaoying: {error}", file=sys.stderr)
+        return 1
+    if change is None:
+        print(f"schema: {at} → {at} (already there)")
+        return 0
+    print(f"schema: {change.before or 'none'} → {change.after}")
+    if change.backup is not None:
+        print(f"the database as it was before: {change.backup}")
     return 0
 
 

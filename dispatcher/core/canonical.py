@@ -1,4 +1,5 @@
-"""A roster as plain data, so every warning can keep the roster it was planned against.
+"""A roster in its canonical form: the plain data (and JSON) it is stored as, and its digest,
+so every warning can keep the roster it was planned against.
 
 A roster changes between warnings (people move, numbers change); a running warning keeps
 escalating along the supervisor chains it started with. The digest names a version.

@@ -28,6 +28,20 @@ class RecipientState(StrEnum):
     EXPIRED = "expired"
 
 
+OPEN_STATES: tuple[str, ...] = tuple(
+    state.value
+    for state in (
+        RecipientState.PENDING,
+        RecipientState.NOTIFIED,
+        RecipientState.DELIVERED,
+        RecipientState.UNREACHABLE,
+    )
+)
+"""A chain in these states still waits for its answer: the silent (未叫应) ones."""
+ENDED_STATES: tuple[str, ...] = (RecipientState.CANCELLED.value, RecipientState.EXPIRED.value)
+"""A chain in these states ended without an answer, and can no longer take one."""
+
+
 class Outcome(StrEnum):
     """What became of one send, as far as the provider has told us."""
 

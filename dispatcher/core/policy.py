@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -177,15 +176,6 @@ def policy_from_data(raw: object, *, source: str = "policy") -> Policy:
         raise PolicyError([_describe(error) for error in exc.errors()]) from None
     levels = {level: _level(level, getattr(model, level.value)) for level in Level}
     return Policy(levels=levels, default_level=model.default_level)
-
-
-def load_policy(path: Path) -> Policy:
-    """Read and parse a policy file; raises PolicyError (also for an unreadable file)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise PolicyError([f"{path}: cannot read ({exc.strerror})"]) from None
-    return parse_policy(text, source=str(path))
 
 
 def policy_to_data(policy: Policy) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """The roster (网格名册): grids, the persons who answer for them, and broadcast zones.
 
 Townships keep the roster as three CSV files edited in spreadsheets (DESIGN.md,
-"Roster"). `load_roster` reads and validates them all-or-nothing: every problem in every
+"Roster"). `build_roster` validates their rows all-or-nothing: every problem in every
 file is reported at once as `file:line: reason`, and a roster with any problem is not
-loaded. Reading the files is the only I/O here; the `Roster` value itself is pure.
+built. Reading the files is `dispatcher.files.roster_dir`'s; everything here is pure.
 
 Rules the contract leaves open, decided here:
 
@@ -28,24 +28,23 @@ import math
 import re
 import sys
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 
-from dispatcher.core.errors import RosterError
 from dispatcher.core.model import Point
 from dispatcher.core.phones import normalise_phone
-from dispatcher.files.csv_table import Report, Row, read_table
 
 __all__ = [
     "BroadcastZone",
     "Grid",
     "Person",
+    "Report",
     "Roster",
+    "RosterProblems",
+    "Row",
     "admin_prefix",
-    "check_roster",
-    "load_roster",
+    "build_roster",
 ]
 
 GRIDS_FILE = "grids.csv"
@@ -164,6 +163,12 @@ class Roster:
         end = bisect_left(self._codes, prefix + ":", lo=start)
         return tuple(self.grids[code] for code in self._codes[start:end])
 
+    def name_of(self, person_id: str | None) -> str | None:
+        """The person's name; None for an id this roster does not list (an operator's
+        token name, a person a later roster dropped) or for no id."""
+        person = self.persons.get(person_id) if person_id else None
+        return person.name if person else None
+
     def persons_of_grid(self, code: str) -> tuple[Person, ...]:
         """The persons who answer for grid `code`, sorted by id (none for unknown codes)."""
         return self._by_grid.get(code, ())
@@ -195,31 +200,20 @@ class Roster:
         return tuple(chain)
 
 
-def load_roster(directory: Path) -> Roster:
-    """Read and validate the roster CSV files in `directory`.
-
-    grids.csv and persons.csv are required, broadcast_zones.csv is optional. Raises
-    RosterError listing every problem as `file:line: reason`; nothing is loaded then.
-    """
-    roster, problems = _load(directory)
-    if roster is None:
-        raise RosterError(problems)
-    return roster
-
-
-def check_roster(directory: Path) -> list[str]:
-    """Return every problem of the roster in `directory` as `file:line: reason`; [] if none."""
-    return _load(directory)[1]
-
+Row = tuple[int, dict[str, str]]  # (physical line, cells by column)
+Report = Callable[[int, str], None]  # (line, reason); line 0: the file as a whole
 
 _FILE_ORDER = {GRIDS_FILE: 0, PERSONS_FILE: 1, ZONES_FILE: 2}
 
 
-class _Problems:
+class RosterProblems:
+    """Every problem found in the roster's files, reported as `file:line: reason`."""
+
     def __init__(self) -> None:
         self.items: list[tuple[str, int, str]] = []
 
     def of(self, file: str) -> Report:
+        """The report function for one file's problems."""
         return lambda line, reason: self.items.append((file, line, reason))
 
     def formatted(self) -> list[str]:
@@ -227,15 +221,14 @@ class _Problems:
         return [f"{file}:{line}: {why}" if line else f"{file}: {why}" for file, line, why in items]
 
 
-def _load(directory: Path) -> tuple[Roster | None, list[str]]:
-    if not directory.is_dir():
-        return None, [f"{directory}: roster directory not found"]
-    problems = _Problems()
-    grid_rows = read_table(directory / GRIDS_FILE, GRID_COLUMNS, problems.of(GRIDS_FILE))
-    person_rows = read_table(directory / PERSONS_FILE, PERSON_COLUMNS, problems.of(PERSONS_FILE))
-    zone_rows: Iterable[Row] | None = ()
-    if (directory / ZONES_FILE).exists():
-        zone_rows = read_table(directory / ZONES_FILE, ZONE_COLUMNS, problems.of(ZONES_FILE))
+def build_roster(
+    grid_rows: Iterable[Row] | None,
+    person_rows: Iterable[Row] | None,
+    zone_rows: Iterable[Row] | None,
+    problems: RosterProblems,
+) -> tuple[Roster | None, list[str]]:
+    """Validate the three tables' rows (None: that file could not be read at all) into a
+    roster; with any problem, None and every problem, the readers' included."""
     # A file that could not be read at all leaves its references unchecked (None) rather
     # than burying the one real problem under a "not found" for every reference to it.
     grids = _parse_grids(grid_rows, problems.of(GRIDS_FILE)) if grid_rows is not None else None

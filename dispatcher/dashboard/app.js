@@ -8,6 +8,7 @@
 import { ApiError, Unauthorized, download, forgetToken, getJson, saveToken, savedToken } from "./api.js";
 import { clockTime, since, until } from "./format.js";
 import { drawList } from "./list.js";
+import { drawRoster } from "./roster.js";
 import { setupDialogs, openAnswerDialog, openReportDialog } from "./dialogs.js";
 import { drawMissing, drawWarning, loadWarning } from "./warning.js";
 
@@ -34,6 +35,7 @@ async function refresh() {
   const hash = location.hash;
   const where = route();
   const view = $("view");
+  drawRoster($("roster"), await getJson("/v1/roster"));
   if (where.view === "list") {
     const { warnings } = await getJson(LIST_PATH);
     if (hash !== location.hash) return; // the officer moved on while this was loading
@@ -128,6 +130,8 @@ function signOut(message = "") {
   $("view").hidden = true;
   $("view").replaceChildren();
   delete $("view").dataset.warning;
+  $("roster").hidden = true;
+  $("roster").replaceChildren();
   $("connection").textContent = "";
   $("sign-in").hidden = false;
   $("sign-in-error").textContent = message;

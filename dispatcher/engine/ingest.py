@@ -127,8 +127,10 @@ class Ingestor:
     async def _store(self, received: Received) -> Ingested:
         warning = received.warning
         plan = None
+        # Taken once: a reload may put another roster in force while this one is stored.
+        version = self._rosters.in_force
         if warning.msg_type is MsgType.ALERT:
-            plan = plan_alert(warning, self._rosters.current, self._policy)
+            plan = plan_alert(warning, version.roster, self._policy)
         now = self._clock()
         async with self._db.writer.begin() as conn:
             seen = await find_message(conn, warning.key)
@@ -136,14 +138,14 @@ class Ingestor:
                 return Ingested(seen, IngestOutcome.DUPLICATE, warning.msg_type)
             if plan is None:
                 return await self._follow(conn, received, now)
-            await self._rosters.ensure_stored(conn, now)
+            await self._rosters.ensure_stored(conn, version)
             warning_id = new_warning_id()
             await insert_chain(
                 conn,
                 warning_id,
                 received,
                 plan.lifecycle,
-                roster_id=self._rosters.current_id,
+                roster_id=version.digest,
                 policy=policy_to_data(self._policy),
                 grids=[grid.code for grid in plan.resolution.grids],
                 unmatched=plan.resolution.unmatched,

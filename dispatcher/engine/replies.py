@@ -21,7 +21,14 @@ from dispatcher.core.phones import normalise_phone
 from dispatcher.engine.notices import notice_from_data
 from dispatcher.engine.roster_book import RosterBook
 from dispatcher.runtime.metrics import Metrics
-from dispatcher.store.answers import Claim, Closed, record_answer, record_answers, report_task
+from dispatcher.store.answers import (
+    Claim,
+    Closed,
+    TaskReport,
+    record_answer,
+    record_answers,
+    report_task,
+)
 from dispatcher.store.db import Database
 from dispatcher.store.group_commit import GroupCommit
 from dispatcher.store.receipts import (
@@ -183,15 +190,16 @@ class Replies:
 
     async def report_task(
         self, task_id: int, report: dict[str, object], *, by: str
-    ) -> Closed | None:
-        """A door-knock report: closes the task and answers for its grids' silent persons.
+    ) -> TaskReport | None:
+        """A door-knock report, recorded by `by`: closes the task and, as any other answer
+        does, answers for its grids' silent persons (counted, evented, timed as one).
 
         None for an unknown task; reporting twice changes nothing."""
         async with self._db.writer.begin() as conn:
-            closed = await report_task(conn, task_id, dict(report), by=by, at=self._clock())
-        if closed is not None:
-            self._after(closed)
-        return closed
+            reported = await report_task(conn, task_id, dict(report), by=by, at=self._clock())
+        if reported is not None:
+            self._after(reported.closed)
+        return reported
 
     async def link_subject(self, target: LinkTarget) -> LinkSubject | None:
         async with self._db.reader.connect() as conn:
@@ -218,9 +226,9 @@ class Replies:
         """The number an SMS came from (`raw`, as the provider sent it) in E.164; raises
         ValueError, as `normalise_phone`, for one that is not a phone number.
 
-        Twilio sends E.164 already: a number that is a key of the roster in force as it
-        stands needs no parsing, which cost about a seventh of an SMS reply's route."""
-        if self._rosters.current.persons_with_phone(raw):
+        Twilio sends E.164 already: a number that is a key of the roster as it stands
+        needs no parsing, which cost about a seventh of an SMS reply's route."""
+        if self._rosters.persons_with_phone(raw):
             return raw
         return normalise_phone(raw)
 
@@ -236,7 +244,7 @@ class Replies:
         On SQLite, replies arriving together are committed together (see `GroupCommit`);
         each still returns only once its own answer is stored."""
         reply = _Reply(
-            tuple(person.id for person in self._rosters.current.persons_with_phone(phone)),
+            tuple(person.id for person in self._rosters.persons_with_phone(phone)),
             text,
             self._clock(),
             receipt,

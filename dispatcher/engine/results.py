@@ -4,9 +4,9 @@ Send results arrive one by one from many tasks; writing each in its own transact
 would make SQLite's single writer the bottleneck of a fan-out. The writer writes what
 has gathered while the batch before it was being written: under load, batches grow by
 themselves, and a lone result is written at once. It does not wait for more: a send
-keeps its place in the sender's window until its result is committed, and a wait of
-20 ms filled a fan-out's window with finished sends (15-25 % fewer SMS a second at
-20,000 persons). A send that failed for good wakes its recipient's chain at once, so
+keeps its place in the sender's window until its result is committed, so a wait for more
+would fill a fan-out's window with finished sends, and the window, not the provider,
+would bound the SMS a second. A send that failed for good wakes its recipient's chain at once, so
 the machine can escalate an unreachable person now.
 
 Store trouble (a lost connection, a locked file) is waited out, with backoff: a result not
@@ -25,10 +25,10 @@ from datetime import datetime
 import structlog
 from sqlalchemy import bindparam, or_, update
 
-from dispatcher.amqp.consumer import describe_error, is_transient
-from dispatcher.engine.sender import SendResult
+from channels.base import SendResult
 from dispatcher.store.chains import mark_delivered, wake_recipients
 from dispatcher.store.db import Database
+from dispatcher.store.errors import describe_error, is_transient
 from dispatcher.store.schema import attempts
 
 log = structlog.get_logger("jiaoying.results")

@@ -31,7 +31,7 @@ from dispatcher.core.effects import (
 from dispatcher.core.jsonform import warning_from_data
 from dispatcher.core.links import Target
 from dispatcher.core.machine import NoticeKind, decide
-from dispatcher.core.policy import LevelPolicy, policy_from_data
+from dispatcher.core.policy import LevelPolicy
 from dispatcher.core.roster import Roster
 from dispatcher.engine.notices import NoticeFactory, notice_to_data
 from dispatcher.engine.roster_book import RosterBook
@@ -62,6 +62,7 @@ from dispatcher.store.escalations import (
     task_grids,
 )
 from dispatcher.store.outbox import event_row
+from dispatcher.store.policies import level_policy
 from dispatcher.store.schema import messages
 
 log = structlog.get_logger("jiaoying.scheduler")
@@ -102,7 +103,6 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._stopping = False
         self._texts: dict[int, WarningText] = {}
-        self._policies: dict[tuple[str, str], LevelPolicy] = {}
 
     def wake(self) -> None:
         """Look at the timers now (a warning arrived, an answer or a failure was recorded)."""
@@ -330,7 +330,7 @@ class Scheduler:
             members = [m for m in await members_of(conn, item.id) if not m.answered]
             if not members:
                 return []
-            silent = tuple(_name(roster, m.person_id) for m in members)
+            silent = tuple((roster.name_of(m.person_id) or m.person_id) for m in members)
         if kind is NoticeKind.DOOR_KNOCK and item.task_id is not None:
             grids = await task_grids(conn, item.task_id)
             grid_names = tuple(roster.grids[c].name if c in roster.grids else c for c in grids)
@@ -358,12 +358,7 @@ class Scheduler:
         )
 
     def _policy(self, chain: ChainState) -> LevelPolicy:
-        key = (chain.warning_id, chain.lifecycle.level.value)
-        policy = self._policies.get(key)
-        if policy is None:
-            policy = policy_from_data(chain.policy).for_level(chain.lifecycle.level)
-            _remember(self._policies, key, policy)
-        return policy
+        return level_policy(chain.warning_id, chain.lifecycle.level, chain.policy)
 
     async def _text(self, conn: AsyncConnection, chain: ChainState) -> WarningText:
         text = self._texts.get(chain.current_message_id)
@@ -399,8 +394,3 @@ def _addressee(
             if zone.zone_id == claim.zone_id:
                 return Addressee(zone.name)
     return Addressee("")
-
-
-def _name(roster: Roster, person_id: str) -> str:
-    person = roster.persons.get(person_id)
-    return person.name if person else person_id

@@ -26,6 +26,7 @@ from channels.base import (
     PermanentDeliveryError,
     Reason,
     Receipt,
+    SendResult,
     Status,
     TransientDeliveryError,
     UncertainDeliveryError,
@@ -42,18 +43,6 @@ class Order:
     attempt_id: int
     notice: Notice
     recipient_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    attempt_id: int
-    recipient_id: int | None
-    channel: str
-    status: str  # sent, delivered, simulated, failed, rejected
-    provider_id: str | None = None
-    reason: str | None = None
-    detail: str | None = None
-    seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

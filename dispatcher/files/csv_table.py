@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from dispatcher.core.roster import Report, Row
 
 if TYPE_CHECKING:
     from _csv import Reader
 
-__all__ = ["Report", "Row", "read_table"]
-
-Row = tuple[int, dict[str, str]]  # (physical line, cells by column)
-Report = Callable[[int, str], None]  # (line, reason); line 0: the file as a whole
+__all__ = ["read_table"]
 
 
 def read_table(path: Path, columns: tuple[str, ...], report: Report) -> Iterator[Row] | None:

@@ -23,8 +23,8 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dispatcher.core.links import AnswerLinks, BadLink, LinkTarget
-from dispatcher.http.api import READER, engine_parts
-from dispatcher.http.keys import REPLIES
+from dispatcher.http.api import READER
+from dispatcher.http.keys import REPLIES, ROSTERS
 from dispatcher.http.ratelimit import RateLimit
 from dispatcher.store.answer_views import WarningPage, warning_page
 
@@ -76,9 +76,10 @@ async def press_received(request: web.Request) -> web.Response:
 
 
 async def _warning(request: web.Request, target: LinkTarget) -> WarningPage | None:
-    rosters, _ = engine_parts(request.app)
     async with request.app[READER].reader.connect() as conn:
-        return await warning_page(conn, target.kind, target.id, rosters, request.app[NOW]())
+        return await warning_page(
+            conn, target.kind, target.id, request.app[ROSTERS], request.app[NOW]()
+        )
 
 
 def beijing(moment: datetime | None) -> dict[str, str] | None:

@@ -1,5 +1,5 @@
 """What every status-API route shares: JSON out, query parameters and bodies in, keyset
-cursors, and the engine's parts a route needs beyond the store.
+cursors.
 
 A bad query parameter is the client's mistake and gets 400 with the parameter's name; a
 body that is not what the route takes gets 422 (`BadRequest.status`).
@@ -173,16 +173,3 @@ async def body_of(request: web.Request, model: type[Body]) -> Body:
         elif first["type"] in ("model_type", "model_attributes_type"):
             message, field = "the body must be a JSON object", "body"
         raise BadRequest(f"{field}: {message}", status=422, parameter=field) from None
-
-
-def engine_parts(app: web.Application) -> tuple[RosterBook, Callable[[], None]]:
-    """The roster book and the scheduler's wake-up of the running engine.
-
-    They are made with the engine in the composition root (`dispatcher.service`), which
-    imports the route modules to register them; reading its key at call time, not at
-    import, keeps the import graph one-way.
-    """
-    from dispatcher.service import ENGINE
-
-    engine = app[ENGINE]
-    return engine.rosters, engine.scheduler.wake

@@ -15,7 +15,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from dispatcher.http.api import READER, api_route, engine_parts
+from dispatcher.http.api import READER, api_route
+from dispatcher.http.keys import ROSTERS
 from dispatcher.http.problems import problem
 from dispatcher.store.ledger import LedgerRow, ledger_rows
 
@@ -36,7 +37,7 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 @api_route
 async def get_ledger(request: web.Request) -> web.Response:
     warning_id = request.match_info["warning_id"]
-    rosters, _ = engine_parts(request.app)
+    rosters = request.app[ROSTERS]
     async with request.app[READER].reader.connect() as conn:
         rows = await ledger_rows(conn, warning_id, rosters)
     if rows is None:

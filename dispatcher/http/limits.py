@@ -51,7 +51,7 @@ def body_limits(own_limit: Collection[tuple[str, str]], limit: int = SMALL_BODY)
         declared = request.content_length
         if declared is not None:
             # A declared length bounds the read already; copying the request to bound
-            # it was about 5 % of an SMS reply's route in a profile.
+            # it again would cost an SMS reply's route for nothing.
             return _too_large(request, limit) if declared > limit else await handler(request)
         bounded = request.clone(client_max_size=limit)
         try:

@@ -12,30 +12,25 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
-from sqlalchemy import select
 
+from dispatcher.core.machine import ENDED_STATES
 from dispatcher.http.api import (
-    CLOCK,
     READER,
     api_route,
     body_of,
     choice_of,
     cursor_of,
     encode_cursor,
-    engine_parts,
     json_ok,
     limit_of,
     text_of,
 )
 from dispatcher.http.auth import TOKEN_NAME
-from dispatcher.http.keys import REPLIES
+from dispatcher.http.keys import REPLIES, ROSTERS
 from dispatcher.http.problems import problem
-from dispatcher.store.answers import report_task
 from dispatcher.store.operator import answerable, attach_note, current_answer, persons_of
-from dispatcher.store.schema import tasks
 from dispatcher.store.task_views import find_task, list_tasks
 
-ENDED_STATES = ("cancelled", "expired")
 NO_NUL = r"^[^\x00]*$"  # the store cannot keep a NUL character
 MAX_ROW_ID = 2**63 - 1  # what a BIGINT key can hold; a larger number names no row
 
@@ -81,7 +76,7 @@ async def post_answer(request: web.Request) -> web.Response:
     """
     warning_id = request.match_info["warning_id"]
     entry = await body_of(request, OperatorAnswer)
-    rosters, _ = engine_parts(request.app)
+    rosters = request.app[ROSTERS]
     db = request.app[READER]
     async with db.reader.connect() as conn:
         subject = await answerable(conn, rosters, warning_id, entry.person_id)
@@ -100,11 +95,10 @@ async def post_answer(request: web.Request) -> web.Response:
     async with db.reader.connect() as conn:
         state, answer = await current_answer(conn, subject)
         closed_persons = await persons_of(conn, closed.recipient_ids)
-    person = subject.roster.persons.get(entry.person_id)
     view = {
         "warning_id": warning_id,
         "person_id": entry.person_id,
-        "name": person.name if person else None,
+        "name": subject.roster.name_of(entry.person_id),
         "recorded": bool(closed.recipient_ids),
         "state": state,
         "answer": answer,
@@ -124,7 +118,7 @@ async def get_tasks(request: web.Request) -> web.Response:
     status = choice_of(request, "status", TaskStatus)
     limit = limit_of(request)
     cursor = cursor_of(request, (int, int))
-    rosters, _ = engine_parts(request.app)
+    rosters = request.app[ROSTERS]
     async with request.app[READER].reader.connect() as conn:
         items, last = await list_tasks(
             conn,
@@ -146,29 +140,21 @@ async def post_task_report(request: web.Request) -> web.Response:
     if task_id is None:
         return problem(404, "no such task")
     entry = await body_of(request, DoorKnockReport)
-    rosters, wake = engine_parts(request.app)
+    rosters = request.app[ROSTERS]
     name = request[TOKEN_NAME]
     report: dict[str, Any] = {**entry.model_dump(), "reported_by": name}
-    db = request.app[READER]
-    # One write transaction: whether it was already reported and the report are one fact.
-    async with db.writer.begin() as conn:
-        status = (
-            await conn.execute(select(tasks.c.status).where(tasks.c.id == task_id))
-        ).scalar_one_or_none()
-        closed = None
-        if status is not None:
-            closed = await report_task(conn, task_id, report, by=name, at=request.app[CLOCK]())
-    if closed is None:
+    # The answer path every other answer takes: one transaction for the task and the
+    # chains it closes, then the metrics and the scheduler's wake-up.
+    reported = await request.app[REPLIES].report_task(task_id, report, by=name)
+    if reported is None:
         return problem(404, f"no task with id {task_id}")
-    if closed.recipient_ids:
-        wake()
-    async with db.reader.connect() as conn:
+    async with request.app[READER].reader.connect() as conn:
         task = await find_task(conn, rosters, task_id)
-        closed_persons = await persons_of(conn, closed.recipient_ids)
+        closed_persons = await persons_of(conn, reported.closed.recipient_ids)
     return json_ok(
         {
             "task": task,
-            "already_reported": status == TaskStatus.DONE,
+            "already_reported": not reported.first,
             "closed": len(closed_persons),
             "closed_persons": closed_persons,
         }

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from aiohttp import web
 
-from dispatcher.core.machine import RecipientState
+from dispatcher.core.machine import OPEN_STATES, RecipientState
 from dispatcher.core.model import Level
 from dispatcher.http.api import (
     CLOCK,
@@ -21,19 +21,19 @@ from dispatcher.http.api import (
     choice_of,
     cursor_of,
     encode_cursor,
-    engine_parts,
     flag_of,
     json_ok,
     limit_of,
     text_of,
 )
+from dispatcher.http.keys import ROSTERS
 from dispatcher.http.ledger_csv import get_ledger
 from dispatcher.http.openapi import get_openapi
 from dispatcher.http.operator_entries import get_tasks, post_answer, post_task_report
 from dispatcher.http.problems import problem
 from dispatcher.store.dead_letter_views import list_dead_letters
 from dispatcher.store.queries import WarningFilter, list_warnings, warning_summary
-from dispatcher.store.recipient_views import SILENT_STATES, grid_status, list_recipients
+from dispatcher.store.recipient_views import grid_status, list_recipients
 
 __all__ = ["CLOCK", "READER", "add_status_routes", "get_warning"]
 
@@ -85,7 +85,7 @@ async def get_warnings(request: web.Request) -> web.Response:
 @api_route
 async def get_warning(request: web.Request) -> web.Response:
     warning_id = request.match_info["warning_id"]
-    rosters, _ = engine_parts(request.app)
+    rosters = request.app[ROSTERS]
     async with request.app[READER].reader.connect() as conn:
         summary = await warning_summary(conn, warning_id, request.app[CLOCK](), rosters)
     if summary is None:
@@ -102,7 +102,7 @@ async def get_recipients(request: web.Request) -> web.Response:
     grid = text_of(request, "grid", max_length=64)
     limit = limit_of(request)
     cursor = cursor_of(request, (int,))
-    rosters, _ = engine_parts(request.app)
+    rosters = request.app[ROSTERS]
     async with request.app[READER].reader.connect() as conn:
         found = await list_recipients(
             conn,
@@ -123,7 +123,7 @@ async def get_recipients(request: web.Request) -> web.Response:
 @api_route
 async def get_grid_status(request: web.Request) -> web.Response:
     code = request.match_info["code"]
-    rosters, _ = engine_parts(request.app)
+    rosters = request.app[ROSTERS]
     async with request.app[READER].reader.connect() as conn:
         status = await grid_status(conn, code, rosters, request.app[CLOCK]())
     if status is None:
@@ -158,7 +158,7 @@ def _states(text: str | None) -> set[str] | None:
     for part in text.split(","):
         name = part.strip()
         if name == SILENT:
-            states.update(SILENT_STATES)
+            states.update(OPEN_STATES)
         elif name in STATE_NAMES:
             states.add(name)
         else:

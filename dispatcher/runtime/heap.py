@@ -4,9 +4,9 @@ Startup leaves a large heap that lives as long as the process: the roster in for
 county's is hundreds of thousands of objects, a province's millions), the parsed policy
 and templates, SQLAlchemy's compiled statements, every imported module. CPython's cyclic
 collector walks all of it on each full collection, and at its default thresholds
-(700, 10, 10) a busy fan-out triggers one every second or so: in a 20,000-person fan-out
-measured on the bench machine, 13 full collections took 1.4 s of its 10.5 s, and the
-collector as a whole 18 % of the service's CPU.
+(700, 10, 10) a busy fan-out triggers one every second or so: work that grows with the
+roster, not with the traffic, and in a large fan-out a sizeable share of the service's
+CPU.
 
 `settle_heap()`, run once the service has started, moves that heap into the permanent
 generation (`gc.freeze()`): nothing in it becomes garbage while the service runs, so

@@ -9,7 +9,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from dispatcher.engine.sender import SendResult
+from channels.base import SendResult
 
 # Seconds from a warning's `sent` to an answer: 叫醒 within 5 min is the local rule for red.
 ANSWER_BUCKETS = (30, 60, 120, 180, 300, 600, 900, 1800, 3600, 7200)

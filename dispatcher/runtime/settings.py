@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+import dispatcher
 from dispatcher.core.errors import InputError
 from dispatcher.runtime.env_values import PARSERS, LogLevel
 from dispatcher.runtime.logs import redact_url
@@ -39,16 +40,21 @@ __all__ = [
     "env_name",
     "load_settings",
     "settings_or_exit",
+    "shipped_examples",
 ]
 
 ENV_PREFIX = "JIAOYING_"
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+# Found from the package, not from this module: the paths hold wherever it sits in it.
+_PACKAGE_DIR = Path(dispatcher.__file__).resolve().parent
 _REPO_DIR = _PACKAGE_DIR.parent
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
-# A provider is either fully configured or runs in simulate mode; half a set of
-# credentials is a typo, and silently simulating would look like "nobody answered".
+# Every provider that can reach a person for real, by its credentials. A provider is
+# either fully configured or runs in simulate mode; half a set of credentials is a typo,
+# and silently simulating would look like "nobody answered". `real_providers` reads this
+# list, and with it the rule that real providers never run on the example roster: a
+# provider added to dispatcher.providers is added here.
 _CREDENTIAL_GROUPS: dict[str, tuple[str, ...]] = {
     "Twilio": ("twilio_account_sid", "twilio_auth_token", "twilio_from"),
     "WeChat": ("wechat_appid", "wechat_secret", "wechat_template_id", "wechat_token"),
@@ -75,6 +81,15 @@ def _shipped(repo_path: str, packaged_path: str) -> Path:
     if (_REPO_DIR / "pyproject.toml").is_file():
         return _REPO_DIR / repo_path
     return _PACKAGE_DIR / packaged_path
+
+
+def shipped_examples() -> tuple[Path, ...]:
+    """The folders of examples that ship with jiaoying: the checkout's (in a checkout
+    only, as `_shipped` decides) and the installed package's, whether or not it exists."""
+    packaged = _PACKAGE_DIR / "_examples"
+    if (_REPO_DIR / "pyproject.toml").is_file():
+        return (_REPO_DIR / "examples", packaged)
+    return (packaged,)
 
 
 class _EnvironSource(PydanticBaseSettingsSource):
@@ -220,6 +235,16 @@ class Settings(BaseSettings):
     def broadcast_configured(self) -> bool:
         """True when broadcast play requests really go out (else simulate mode)."""
         return self.broadcast_url is not None
+
+    @property
+    def real_providers(self) -> tuple[str, ...]:
+        """The providers that will really reach people (their credentials are given), in
+        a fixed order; empty when every channel runs in simulate mode."""
+        return tuple(
+            provider
+            for provider, group in _CREDENTIAL_GROUPS.items()
+            if getattr(self, group[0]) is not None
+        )
 
     def api_token_name(self, presented: str) -> str | None:
         """The name of the API token equal to `presented`, or None if none is.

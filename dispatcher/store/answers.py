@@ -14,11 +14,9 @@ answer that may close it.
 
 from __future__ import annotations
 
-import functools
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,12 +32,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatcher.core.answers import (
+    Closing,
+    GridMember,
+    OpenChains,
+    assign_answers,
+    needs_members,
+)
+from dispatcher.core.machine import OPEN_STATES, RecipientState
 from dispatcher.core.model import Level
-from dispatcher.core.policy import GridAnswer, policy_from_data
+from dispatcher.core.policy import GridAnswer
 from dispatcher.store.chains import add_events, end_answered, lock_chains, lock_warnings
 from dispatcher.store.intake import audit_row
 from dispatcher.store.outbox import event_row
-from dispatcher.store.reports import OPEN_STATES, summoned_about_silent
+from dispatcher.store.policies import level_policy
+from dispatcher.store.reports import summoned_about_silent
 from dispatcher.store.schema import (
     answers,
     audit,
@@ -54,7 +61,11 @@ from dispatcher.store.schema import (
 @dataclass(frozen=True, slots=True)
 class Claim:
     """`person_id` answered `warning_id` at `at`: `via` what, entered `by` whom (the person
-    themself, an operator, or for a door-knock report the reporter)."""
+    themself, or an operator).
+
+    A claim with `grids` is a door-knock report: it answers for every silent person of
+    those grids, not for a person of its own (`person_id` is then the reporter, as `by`).
+    """
 
     warning_id: str
     person_id: str
@@ -63,6 +74,7 @@ class Claim:
     at: datetime
     how: str | None = None
     detail: str | None = None
+    grids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,33 +98,6 @@ class _Chain:
     level: Level
     clock_start: datetime
     grid_answer: GridAnswer
-
-
-@dataclass(slots=True)
-class _Open:
-    """Open chains by (warning, person): their own, and those they were summoned about."""
-
-    own: dict[tuple[str, str], list[tuple[int, int]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
-    summoned: dict[tuple[str, str], list[tuple[int, int]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
-
-    def ids(self) -> list[int]:
-        chains = [*self.own.values(), *self.summoned.values()]
-        return sorted({rid for found in chains for rid, _ in found})
-
-
-@dataclass(frozen=True, slots=True)
-class _Closing:
-    """One chain an answer closes: which claim (its index), and how it was answered."""
-
-    claim: int
-    recipient_id: int
-    chain_revision: int
-    via: str
-    by: str
 
 
 async def record_answer(
@@ -147,41 +132,41 @@ async def record_answers(conn: AsyncConnection, claims: Sequence[Claim]) -> list
     if ids and await lock_chains(conn, ids):
         # Read again under the locks: another replica may have moved a chain meanwhile.
         found = await _find_open(conn, claims, only=ids)
-    await _mark_summons_answered(conn, claims)
+    await _mark_summons_answered(conn, [claim for claim in claims if not claim.grids])
     closing = await _assign(conn, claims, found, chains)
     return await _close(conn, claims, closing, chains)
 
 
+@dataclass(frozen=True, slots=True)
+class TaskReport:
+    """What a door-knock report did: the chains it closed, and whether it was the task's
+    first report (a repeated one changes nothing)."""
+
+    closed: Closed
+    first: bool
+
+
 async def report_task(
     conn: AsyncConnection, task_id: int, report: dict[str, Any], *, by: str, at: datetime
-) -> Closed | None:
-    """Close a door-knock task with its report; it answers for every silent person of its
-    grids. Returns None for an unknown task; reporting twice changes nothing."""
+) -> TaskReport | None:
+    """Close a door-knock task with its report, recorded by `by`; as an answer, it
+    answers for every silent person of the task's grids (`record_answers`). Returns None
+    for an unknown task; reporting twice changes nothing."""
     task = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).one_or_none()
     if task is None:
         return None
     if task.status == "done":
-        return Closed(task.warning_id, ())
-    chains = await _locked_chains(conn, {task.warning_id})
+        return TaskReport(Closed(task.warning_id, ()), first=False)
     await conn.execute(
         update(tasks)
         .where(tasks.c.id == task_id)
         .values(status="done", reported_at=at, report=report)
     )
-    grids = set(task.grid_codes)
-    candidates = await conn.execute(
-        select(recipients.c.id, recipients.c.chain_revision, recipients.c.grid_codes).where(
-            recipients.c.warning_id == task.warning_id, recipients.c.state.in_(OPEN_STATES)
-        )
+    claim = Claim(
+        task.warning_id, by, "door_knock", by, at, how="door_knock", grids=tuple(task.grid_codes)
     )
-    closing = [
-        _Closing(0, row.id, row.chain_revision, "door_knock", by)
-        for row in candidates
-        if grids & set(row.grid_codes)
-    ]
-    claim = Claim(task.warning_id, by, "door_knock", by, at, how="door_knock")
-    (closed,) = await _close(conn, [claim], closing, chains)
-    return closed
+    (closed,) = await record_answers(conn, [claim])
+    return TaskReport(closed, first=True)
 
 
 # Which side of `_Open` a row of `_open_query` belongs to.
@@ -246,7 +231,7 @@ _SUMMONS_ANSWERED = (
 _ANSWERED = (
     update(recipients)
     .where(recipients.c.id == bindparam("closed_id"))
-    .values(state="answered", answered_at=bindparam("closed_at"))
+    .values(state=RecipientState.ANSWERED.value, answered_at=bindparam("closed_at"))
 )
 _INSERT_ANSWERS = insert(answers)
 _INSERT_AUDIT = insert(audit)
@@ -254,22 +239,42 @@ _INSERT_AUDIT = insert(audit)
 
 async def _find_open(
     conn: AsyncConnection, claims: Sequence[Claim], *, only: Sequence[int] | None = None
-) -> _Open:
+) -> OpenChains:
     """The open chains the claims may close, of those with ids `only` when given."""
-    pairs = {(claim.warning_id, claim.person_id) for claim in claims}
-    bound: dict[str, Any] = {
-        "person_ids": sorted({person_id for _, person_id in pairs}),
-        "warning_ids": sorted({warning_id for warning_id, _ in pairs}),
-    }
-    query = _OPEN
-    if only is not None:
-        query, bound["only"] = _OPEN_ONLY, list(only)
-    found = _Open()
-    for side, warning_id, person_id, rid, chain in await conn.execute(query, bound):
-        into = found.own if side == _OWN else found.summoned
-        if (warning_id, person_id) in pairs and (rid, chain) not in into[warning_id, person_id]:
-            into[warning_id, person_id].append((rid, chain))
+    found = OpenChains()
+    pairs = {(claim.warning_id, claim.person_id) for claim in claims if not claim.grids}
+    if pairs:
+        bound: dict[str, Any] = {
+            "person_ids": sorted({person_id for _, person_id in pairs}),
+            "warning_ids": sorted({warning_id for warning_id, _ in pairs}),
+        }
+        query = _OPEN
+        if only is not None:
+            query, bound["only"] = _OPEN_ONLY, list(only)
+        for side, warning_id, person_id, rid, chain in await conn.execute(query, bound):
+            into = found.own if side == _OWN else found.summoned
+            if (warning_id, person_id) in pairs and (rid, chain) not in into[warning_id, person_id]:
+                into[warning_id, person_id].append((rid, chain))
+    for claim in claims:
+        if claim.grids:
+            found.covered[claim.warning_id, claim.grids] = await _open_in_grids(
+                conn, claim.warning_id, claim.grids, only
+            )
     return found
+
+
+async def _open_in_grids(
+    conn: AsyncConnection, warning_id: str, grids: tuple[str, ...], only: Sequence[int] | None
+) -> list[tuple[int, int]]:
+    """The warning's open chains of persons who answer for any of `grids`, by id."""
+    query = select(recipients.c.id, recipients.c.chain_revision, recipients.c.grid_codes).where(
+        recipients.c.warning_id == warning_id, recipients.c.state.in_(OPEN_STATES)
+    )
+    if only is not None:
+        query = query.where(recipients.c.id.in_(only))
+    wanted = set(grids)
+    rows = await conn.execute(query.order_by(recipients.c.id))
+    return [(row.id, row.chain_revision) for row in rows if wanted & set(row.grid_codes)]
 
 
 async def _mark_summons_answered(conn: AsyncConnection, claims: Sequence[Claim]) -> None:
@@ -277,6 +282,8 @@ async def _mark_summons_answered(conn: AsyncConnection, claims: Sequence[Claim])
     first: dict[tuple[str, str], datetime] = {}
     for claim in claims:
         first.setdefault((claim.warning_id, claim.person_id), claim.at)
+    if not first:
+        return
     await conn.execute(
         _SUMMONS_ANSWERED,
         [
@@ -300,63 +307,28 @@ async def _chains(conn: AsyncConnection, warning_ids: Iterable[str]) -> dict[str
     chains = {}
     for row in rows:
         level = Level(row.level)
-        grid_answer = _grid_answer(level, json.dumps(row.policy, sort_keys=True))
+        grid_answer = level_policy(row.id, level, row.policy).grid_answer
         chains[row.id] = _Chain(level, row.clock_start, grid_answer)
     return chains
-
-
-@functools.lru_cache(maxsize=64)
-def _grid_answer(level: Level, policy: str) -> GridAnswer:
-    """`grid_answer` of the warning's policy (as JSON text) at `level`. Validating a policy
-    cost a batch of answers more than its statements; a warning keeps its policy, and
-    the cache is keyed by the policy's text, so no warning can see another's."""
-    return policy_from_data(json.loads(policy)).for_level(level).grid_answer
 
 
 async def _assign(
     conn: AsyncConnection,
     claims: Sequence[Claim],
-    found: _Open,
+    found: OpenChains,
     chains: dict[str, _Chain],
-) -> list[_Closing]:
-    """Which claim closes which chain: the first that may, as if recorded one by one."""
-    closing: list[_Closing] = []
-    taken: set[int] = set()  # closed by a claim so far
-    grids: dict[str, list[Any]] = {}  # a `grid_answer: any` warning's recipients, read once
-    for index, claim in enumerate(claims):
-        key = (claim.warning_id, claim.person_id)
-        own = [(rid, chain) for rid, chain in found.own.get(key, ()) if rid not in taken]
-        mine = [_Closing(index, rid, chain, claim.via, claim.by) for rid, chain in own]
-        taken.update(rid for rid, _ in own)
-        for rid, chain in found.summoned.get(key, ()):
-            if rid not in taken:
-                mine.append(_Closing(index, rid, chain, "supervisor", claim.person_id))
-                taken.add(rid)
-        if own and chains[claim.warning_id].grid_answer is GridAnswer.ANY:
-            if claim.warning_id not in grids:
-                grids[claim.warning_id] = await _everyone(conn, claim.warning_id)
-            answered = {rid for rid, _ in own} | {entry.recipient_id for entry in closing}
-            covered = {
-                code
-                for row in grids[claim.warning_id]
-                if row.state == "answered" or row.id in answered
-                for code in row.grid_codes
-            }
-            for row in grids[claim.warning_id]:
-                if (
-                    row.state in OPEN_STATES
-                    and row.id not in taken
-                    and set(row.grid_codes) <= covered
-                ):
-                    mine.append(
-                        _Closing(index, row.id, row.chain_revision, "grid", claim.person_id)
-                    )
-                    taken.add(row.id)
-        closing += mine
-    return closing
+) -> list[Closing]:
+    """Which claim closes which chain: the core's `assign_answers`, given every recipient
+    of the `grid_answer: any` warnings it needs to see."""
+    grid_answer = {warning_id: chain.grid_answer for warning_id, chain in chains.items()}
+    members = {
+        warning_id: await _everyone(conn, warning_id)
+        for warning_id in sorted(needs_members(claims, found, grid_answer))
+    }
+    return assign_answers(claims, found, grid_answer, members)
 
 
-async def _everyone(conn: AsyncConnection, warning_id: str) -> list[Any]:
+async def _everyone(conn: AsyncConnection, warning_id: str) -> list[GridMember]:
     rows = await conn.execute(
         select(
             recipients.c.id,
@@ -365,18 +337,20 @@ async def _everyone(conn: AsyncConnection, warning_id: str) -> list[Any]:
             recipients.c.state,
         ).where(recipients.c.warning_id == warning_id)
     )
-    return list(rows)
+    return [
+        GridMember(row.id, row.chain_revision, tuple(row.grid_codes), row.state) for row in rows
+    ]
 
 
 async def _close(
     conn: AsyncConnection,
     claims: Sequence[Claim],
-    closing: list[_Closing],
+    closing: list[Closing],
     chains: dict[str, _Chain],
 ) -> list[Closed]:
     """Write what `closing` closes: answers, states, wake-ups, events, an audit row per
     claim; and tell each claim what it closed."""
-    by_claim: dict[int, list[_Closing]] = defaultdict(list)
+    by_claim: dict[int, list[Closing]] = defaultdict(list)
     for entry in closing:
         by_claim[entry.claim].append(entry)
     ended: set[int] = set()
@@ -409,7 +383,7 @@ async def _close(
     ]
 
 
-def _answer_row(claim: Claim, entry: _Closing) -> dict[str, Any]:
+def _answer_row(claim: Claim, entry: Closing) -> dict[str, Any]:
     return {
         "warning_id": claim.warning_id,
         "recipient_id": entry.recipient_id,
@@ -422,7 +396,7 @@ def _answer_row(claim: Claim, entry: _Closing) -> dict[str, Any]:
     }
 
 
-def _event(claim: Claim, chains: dict[str, _Chain], entry: _Closing) -> dict[str, Any]:
+def _event(claim: Claim, chains: dict[str, _Chain], entry: Closing) -> dict[str, Any]:
     body = {
         "warning_id": claim.warning_id,
         "recipient_id": entry.recipient_id,
@@ -433,7 +407,7 @@ def _event(claim: Claim, chains: dict[str, _Chain], entry: _Closing) -> dict[str
 
 
 def _closed(
-    claim: Claim, entries: list[_Closing], chains: dict[str, _Chain], ended: set[int]
+    claim: Claim, entries: list[Closing], chains: dict[str, _Chain], ended: set[int]
 ) -> Closed:
     if not entries:
         return Closed(claim.warning_id, ())

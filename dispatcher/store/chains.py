@@ -17,6 +17,7 @@ from sqlalchemy import BindParameter, bindparam, delete, func, insert, select, u
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatcher.core.answers import ends_with_answer
 from dispatcher.core.lifecycle import Change, Ending, Lifecycle
 from dispatcher.core.machine import Answer, Attempt, Outcome, Recipient, RecipientState
 from dispatcher.core.model import Level
@@ -267,11 +268,14 @@ async def add_events(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> N
         await conn.execute(_ADD_EVENTS, list(rows))
 
 
+_TOLD_NOT_DELIVERED = (RecipientState.PENDING.value, RecipientState.NOTIFIED.value)
+
+
 async def mark_delivered(conn: AsyncConnection, recipient_ids: Sequence[int]) -> None:
     """Show `delivered` for recipients that were only `notified` (never move a state back)."""
     await conn.execute(
         update(recipients)
-        .where(recipients.c.id.in_(recipient_ids), recipients.c.state.in_(("pending", "notified")))
+        .where(recipients.c.id.in_(recipient_ids), recipients.c.state.in_(_TOLD_NOT_DELIVERED))
         .values(state=RecipientState.DELIVERED.value)
     )
 
@@ -288,20 +292,20 @@ async def wake_recipients(
     )
 
 
-# Answered chains that `machine.decide` would end at once, doing nothing more: the answer
-# is for the warning's current chain, and no change (Update, Cancel …) waits to be told.
-_SETTLED = (
-    select(recipients.c.id)
-    .join(warnings, warnings.c.id == recipients.c.warning_id)
-    .where(
-        recipients.c.id.in_(_IDS),
-        recipients.c.state == RecipientState.ANSWERED.value,
-        recipients.c.revision == warnings.c.revision,
-        recipients.c.chain_revision == warnings.c.chain_revision,
+# Where each answered chain stands against its warning, for `ends_with_answer`.
+_POSITIONS = (
+    select(
+        recipients.c.id,
+        recipients.c.revision,
+        recipients.c.chain_revision,
+        warnings.c.revision.label("warning_revision"),
+        warnings.c.chain_revision.label("warning_chain"),
     )
+    .join(warnings, warnings.c.id == recipients.c.warning_id)
+    .where(recipients.c.id.in_(_IDS), recipients.c.state == RecipientState.ANSWERED.value)
 )
-_DROP_SETTLED = (
-    delete(timers).where(timers.c.recipient_id.in_(_SETTLED)).returning(timers.c.recipient_id)
+_DROP_TIMERS = (
+    delete(timers).where(timers.c.recipient_id.in_(_IDS)).returning(timers.c.recipient_id)
 )
 
 
@@ -309,16 +313,29 @@ async def end_answered(
     conn: AsyncConnection, recipient_ids: Sequence[int], now: datetime
 ) -> set[int]:
     """End these just-answered chains in the answer's own transaction where that is all
-    the scheduler would do (drop the timer; the state is already `answered`), and wake the
-    rest, whose answer the scheduler must weigh against a change not yet told or a chain
-    begun anew. Returns the ids it ended: the others wait for the scheduler. Done here, an
-    answer no longer costs the scheduler a batch of its own.
+    the scheduler would do (the core's `ends_with_answer`: drop the timer; the state is
+    already `answered`), and wake the rest, whose answer the scheduler must weigh against
+    a change not yet told or a chain begun anew. Returns the ids it ended: the others wait
+    for the scheduler. Done here, an answer no longer costs the scheduler a batch of its
+    own.
 
     The caller holds the chains' locks (`lock_chains`): no scheduler holds these timers."""
     ids = sorted(set(recipient_ids))
     if not ids:
         return set()
-    ended = set((await conn.execute(_DROP_SETTLED, {"ids": ids})).scalars())
+    settled = [
+        row.id
+        for row in await conn.execute(_POSITIONS, {"ids": ids})
+        if ends_with_answer(
+            recipient_revision=row.revision,
+            recipient_chain=row.chain_revision,
+            warning_revision=row.warning_revision,
+            warning_chain=row.warning_chain,
+        )
+    ]
+    ended: set[int] = set()
+    if settled:
+        ended = set((await conn.execute(_DROP_TIMERS, {"ids": settled})).scalars())
     await wake_recipients(conn, [rid for rid in ids if rid not in ended], now)
     return ended
 

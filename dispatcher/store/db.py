@@ -87,8 +87,8 @@ def open_database(url: str) -> Database:
     # hide_parameters: an error's text must not carry a warning body or a phone number.
     # One writer connection per process: its write transactions queue for it in asyncio,
     # first come first served, instead of meeting at SQLite's lock, where the busy handler
-    # sleeps in steps of up to 100 ms between tries. Under load those sleeps, not the work,
-    # were most of a warning's wait (and the pool's 30 s timeout is the busy timeout's).
+    # sleeps in steps of up to 100 ms between tries: under load those sleeps, not the work,
+    # would be most of a warning's wait (and the pool's 30 s timeout is the busy timeout's).
     # aiosqlite, with one trip to its thread per statement instead of four, and none for
     # a small statement inside a write transaction (sqlite_driver).
     on_aiosqlite = parsed.get_driver_name() == "aiosqlite"

@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.core.effects import EscalationRow, SummonsJoin, TaskJoin
+from dispatcher.core.machine import RecipientState
 from dispatcher.store.chains import upsert
 from dispatcher.store.schema import escalations, recipients, summons, tasks
 
@@ -228,7 +229,7 @@ async def members_of(conn: AsyncConnection, summons_id: int) -> list[Member]:
         .order_by(recipients.c.person_id)
     )
     return [
-        Member(row.id, row.person_id, tuple(row.grid_codes), row.state == "answered")
+        Member(row.id, row.person_id, tuple(row.grid_codes), row.state == RecipientState.ANSWERED)
         for row in rows
     ]
 

@@ -19,14 +19,12 @@ from dispatcher.core.lifecycle import Change, Ending, Lifecycle
 from dispatcher.core.machine import RecipientState
 from dispatcher.core.model import Level, Reference, Warning
 from dispatcher.core.plan import PlannedRecipient
-from dispatcher.store.db import JSONText
 from dispatcher.store.schema import (
     UTCDateTime,
     audit,
     dead_letters,
     messages,
     recipients,
-    roster_snapshots,
     timers,
     warnings,
 )
@@ -100,16 +98,6 @@ async def find_chain(conn: AsyncConnection, references: Sequence[Reference]) -> 
         ending=Ending(row.ending) if row.ending else None,
     )
     return Chain(warning_id, lifecycle, row.roster_id, row.policy)
-
-
-async def ensure_roster(
-    conn: AsyncConnection, digest: str, body: dict[str, Any] | JSONText, now: datetime
-) -> None:
-    present = await conn.execute(
-        select(roster_snapshots.c.id).where(roster_snapshots.c.id == digest)
-    )
-    if present.scalar_one_or_none() is None:
-        await conn.execute(insert(roster_snapshots).values(id=digest, loaded_at=now, body=body))
 
 
 async def insert_chain(

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.core.phones import mask_phones_in_text
 from dispatcher.core.roster import Roster
-from dispatcher.engine.roster_book import RosterBook
 from dispatcher.store.queries import related_dead_letter
+from dispatcher.store.roster_versions import RosterVersions
 from dispatcher.store.schema import (
     answers,
     attempts,
@@ -92,7 +92,7 @@ _REST_OF_SECOND = timedelta(microseconds=999_999)
 
 
 async def ledger_rows(
-    conn: AsyncConnection, warning_id: str, rosters: RosterBook
+    conn: AsyncConnection, warning_id: str, rosters: RosterVersions
 ) -> list[LedgerRow] | None:
     """Every ledger row of the warning in time order; None for an unknown warning."""
     warning = (

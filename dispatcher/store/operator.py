@@ -14,8 +14,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.core.roster import Roster
-from dispatcher.engine.roster_book import RosterBook
 from dispatcher.store.recipient_views import answer_view
+from dispatcher.store.roster_versions import RosterVersions
 from dispatcher.store.schema import answers, recipients, summons, warnings
 
 
@@ -31,7 +31,7 @@ class Answerable:
 
 
 async def answerable(
-    conn: AsyncConnection, rosters: RosterBook, warning_id: str, person_id: str
+    conn: AsyncConnection, rosters: RosterVersions, warning_id: str, person_id: str
 ) -> Answerable | None:
     """The person as a recipient or summoned supervisor of the warning; None for an unknown
     warning. Neither a recipient nor summoned: `recipient_id` None and `summoned` False."""

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.core.machine import RecipientState
 from dispatcher.core.phones import mask_phones_in_text
-from dispatcher.engine.roster_book import RosterBook
 from dispatcher.store.place_views import area_names, place_names
+from dispatcher.store.roster_versions import RosterVersions
 from dispatcher.store.schema import (
     attempts,
     dead_letters,
@@ -129,7 +129,7 @@ async def _recipient_counts(
 
 
 async def warning_summary(
-    conn: AsyncConnection, warning_id: str, now: datetime, rosters: RosterBook
+    conn: AsyncConnection, warning_id: str, now: datetime, rosters: RosterVersions
 ) -> dict[str, Any] | None:
     """Everything the duty officer's overview shows of one warning; None if unknown."""
     row = (await conn.execute(select(warnings).where(warnings.c.id == warning_id))).one_or_none()
@@ -240,7 +240,7 @@ def nearest_rank(ordered: Sequence[float], fraction: float) -> float:
 
 
 async def _tasks(
-    conn: AsyncConnection, warning_id: str, roster_id: str, rosters: RosterBook
+    conn: AsyncConnection, warning_id: str, roster_id: str, rosters: RosterVersions
 ) -> dict[str, Any]:
     rows = (
         await conn.execute(
@@ -252,12 +252,11 @@ async def _tasks(
     for task in rows:
         if task.status != "done":
             continue
-        assignee = roster.persons.get(task.assignee_id) if task.assignee_id else None
         reports.append(
             {
                 "task_id": task.id,
                 "assignee_id": task.assignee_id,
-                "assignee_name": assignee.name if assignee else None,
+                "assignee_name": roster.name_of(task.assignee_id),
                 "grid_codes": list(task.grid_codes),
                 "reported_at": task.reported_at.isoformat() if task.reported_at else None,
                 "report": masked_report(task.report),

@@ -74,8 +74,8 @@ async def take_receipts(
 @functools.cache
 def _take_statement(dialect: str) -> Any:
     # One statement for any number of rows (executed as "insertmanyvalues"): a VALUES list
-    # of the batch's own length was a new statement to compile for most batches. Built
-    # once: building it cost as much as running it, for an SMS reply on its own.
+    # of the batch's own length would be a new statement to compile for most batches.
+    # Built once: building it costs as much as running it, for an SMS reply on its own.
     return (
         insert_of(dialect, callback_receipts)
         .on_conflict_do_nothing(index_elements=["kind", "key"])

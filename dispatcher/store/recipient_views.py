@@ -17,15 +17,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, Text, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.core.machine import RecipientState
+from dispatcher.core.machine import OPEN_STATES, RecipientState
 from dispatcher.core.phones import mask_phone, mask_phones_in_text
 from dispatcher.core.roster import Person, Roster
-from dispatcher.engine.roster_book import RosterBook
 from dispatcher.store.queries import active_warning
+from dispatcher.store.roster_versions import RosterVersions
 from dispatcher.store.schema import answers, attempts, escalations, recipients, timers, warnings
 
 # The states of a chain still waiting for an answer: the silent persons.
-SILENT_STATES = ("pending", "notified", "delivered", "unreachable")
 
 
 def has_grid(column: Any, code: str, *, prefix: bool = False) -> ColumnElement[bool]:
@@ -62,7 +61,7 @@ def grids_view(roster: Roster, codes: Sequence[str]) -> list[dict[str, Any]]:
 async def list_recipients(
     conn: AsyncConnection,
     warning_id: str,
-    rosters: RosterBook,
+    rosters: RosterVersions,
     *,
     states: Collection[str] | None,
     grid: str | None,
@@ -110,7 +109,7 @@ async def list_recipients(
                 "escalation": row.escalation,
                 "first_notified_at": _iso(row.first_notified_at),
                 "answered_at": _iso(row.answered_at),
-                "next_step_at": _iso(row.next_step_at) if row.state in SILENT_STATES else None,
+                "next_step_at": _iso(row.next_step_at) if row.state in OPEN_STATES else None,
                 "attempts": tried[row.id],
                 "escalations": escalated[row.id],
                 "answer": answer,
@@ -169,13 +168,12 @@ async def _escalations_of(
         .order_by(escalations.c.level, escalations.c.id)
     )
     for row in rows:
-        target = roster.persons.get(row.target_id) if row.target_id else None
         found[row.recipient_id].append(
             {
                 "level": row.level,
                 "occasion": row.occasion,
                 "target_id": row.target_id,
-                "target_name": target.name if target else None,
+                "target_name": roster.name_of(row.target_id),
                 "at": row.created_at.isoformat(),
             }
         )
@@ -199,19 +197,18 @@ async def _answers_of(
 
 def answer_view(row: Any, roster: Roster) -> dict[str, Any]:
     """One `answers` row for display; `by` is a person id, or an operator token's name."""
-    by = roster.persons.get(row.by)
     return {
         "at": row.at.isoformat(),
         "via": row.via,
         "by": row.by,
-        "by_name": by.name if by else None,
+        "by_name": roster.name_of(row.by),
         "how": row.how,
         "detail": mask_phones_in_text(row.detail) if row.detail else None,
     }
 
 
 async def grid_status(
-    conn: AsyncConnection, code: str, rosters: RosterBook, now: datetime
+    conn: AsyncConnection, code: str, rosters: RosterVersions, now: datetime
 ) -> dict[str, Any] | None:
     """The grid's persons (current roster, and recipients of active warnings) and their
     state in each active warning that reaches the grid; None when neither knows the grid."""

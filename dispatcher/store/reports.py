@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import BindParameter, Select, bindparam, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatcher.core.machine import OPEN_STATES
 from dispatcher.store.chains import mark_delivered, wake_recipients
 from dispatcher.store.schema import attempts, escalations, recipients, summons, warnings
 
 # How far along a send is; a report may only move it to a higher rank.
 _RANK = {"claimed": 0, "sent": 1, "simulated": 1, "failed": 2, "rejected": 2, "delivered": 3}
-OPEN_STATES = ("pending", "notified", "delivered", "unreachable")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import case, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.core.roster import Roster
-from dispatcher.engine.roster_book import RosterBook
+from dispatcher.core.machine import OPEN_STATES
 from dispatcher.store.queries import masked_report
-from dispatcher.store.recipient_views import SILENT_STATES, grids_view, person_view
+from dispatcher.store.recipient_views import grids_view, person_view
+from dispatcher.store.roster_versions import RosterVersions
 from dispatcher.store.schema import recipients, tasks, warnings
 
 # Sort key: open tasks (0) before done ones (1), each oldest first.
@@ -25,7 +25,7 @@ _RANK = case((tasks.c.status == "open", 0), else_=1)
 
 async def list_tasks(
     conn: AsyncConnection,
-    rosters: RosterBook,
+    rosters: RosterVersions,
     *,
     warning_id: str | None,
     status: str | None,
@@ -48,7 +48,7 @@ async def list_tasks(
 
 
 async def find_task(
-    conn: AsyncConnection, rosters: RosterBook, task_id: int
+    conn: AsyncConnection, rosters: RosterVersions, task_id: int
 ) -> dict[str, Any] | None:
     row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).one_or_none()
     if row is None:
@@ -57,7 +57,7 @@ async def find_task(
 
 
 async def task_views(
-    conn: AsyncConnection, rosters: RosterBook, rows: Sequence[Any]
+    conn: AsyncConnection, rosters: RosterVersions, rows: Sequence[Any]
 ) -> list[dict[str, Any]]:
     """`tasks` rows for display, named from their warnings' roster snapshots."""
     warning_ids = sorted({row.warning_id for row in rows})
@@ -76,7 +76,7 @@ async def task_views(
     silent: dict[str, list[Any]] = defaultdict(list)
     for recipient in await conn.execute(
         select(recipients.c.warning_id, recipients.c.person_id, recipients.c.grid_codes)
-        .where(recipients.c.warning_id.in_(warning_ids), recipients.c.state.in_(SILENT_STATES))
+        .where(recipients.c.warning_id.in_(warning_ids), recipients.c.state.in_(OPEN_STATES))
         .order_by(recipients.c.id)
     ):
         silent[recipient.warning_id].append(recipient)
@@ -87,7 +87,7 @@ async def task_views(
         assignee = roster.persons.get(row.assignee_id) if row.assignee_id else None
         grids = set(row.grid_codes)
         still_silent = [
-            {"person_id": r.person_id, "name": _name(roster, r.person_id)}
+            {"person_id": r.person_id, "name": roster.name_of(r.person_id)}
             for r in silent[row.warning_id]
             if row.status == "open" and grids & set(r.grid_codes)
         ]
@@ -108,8 +108,3 @@ async def task_views(
             }
         )
     return views
-
-
-def _name(roster: Roster, person_id: str) -> str | None:
-    person = roster.persons.get(person_id)
-    return person.name if person else None

@@ -19,9 +19,10 @@ from channels.base import Channel
 from channels.broadcast import Broadcast
 from dispatcher.core.content_type import parse_warning
 from dispatcher.core.jsonform import warning_to_data
-from dispatcher.core.policy import load_policy
 from dispatcher.core.restamp import restamp
-from dispatcher.core.roster import Roster, load_roster
+from dispatcher.core.roster import Roster
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.broadcast_callbacks import PATH, add_broadcast_routes
 from dispatcher.runtime.settings import load_settings

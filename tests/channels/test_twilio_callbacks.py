@@ -28,8 +28,9 @@ from channels.twilio_sms import TwilioSms
 from channels.twilio_voice import TwilioVoice
 from dispatcher.core.area import resolve
 from dispatcher.core.cap import parse_cap
-from dispatcher.core.policy import load_policy
-from dispatcher.core.roster import Person, load_roster
+from dispatcher.core.roster import Person
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.http.twilio_callbacks import add_twilio_routes
 from dispatcher.runtime.logs import configure_logging
 from dispatcher.runtime.settings import load_settings

@@ -17,7 +17,8 @@ from channels.base import (
     Reason,
     TransientDeliveryError,
 )
-from channels.twilio_http import RoutedTwilioHttpClient, TwilioApi, retry_after_seconds
+from channels.http_json import retry_after_seconds
+from channels.twilio_http import RoutedTwilioHttpClient, TwilioApi
 from channels.twilio_sms import Report, TwilioSms, classify, sms_report, validity_period
 from tests.channels.contract import ChannelContract
 from tests.standins.base import free_socket

@@ -18,7 +18,8 @@ from channels.base import (
     Status,
     TransientDeliveryError,
 )
-from channels.wechat import WeChatTemplate, classify, client_msg_id, template_message
+from channels.wechat import WeChatTemplate, client_msg_id, template_message
+from channels.wechat_errcodes import classify
 from channels.wechat_token import AccessTokens
 from tests.channels.contract import ChannelContract
 from tests.standins.wechat import SEND_PATH, WeChatStandIn

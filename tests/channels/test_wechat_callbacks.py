@@ -20,9 +20,10 @@ from channels.wechat import WeChatTemplate
 from channels.wechat_token import AccessTokens
 from dispatcher.core.content_type import parse_warning
 from dispatcher.core.jsonform import warning_to_data
-from dispatcher.core.policy import load_policy
 from dispatcher.core.restamp import restamp
-from dispatcher.core.roster import Roster, load_roster
+from dispatcher.core.roster import Roster
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.wechat_callbacks import PATH, add_wechat_routes, job_outcome
 from dispatcher.runtime.settings import load_settings

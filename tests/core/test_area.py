@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from dispatcher.core.area import Resolution, distance_km, resolve
 from dispatcher.core.model import Area, Circle, Point, Polygon
-from dispatcher.core.roster import BroadcastZone, Grid, Person, Roster, admin_prefix, load_roster
+from dispatcher.core.roster import BroadcastZone, Grid, Person, Roster, admin_prefix
+from dispatcher.files.roster_dir import load_roster
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "roster"
 

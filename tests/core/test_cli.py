@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher.cli import main
-from dispatcher.core.roster import load_roster
+from dispatcher.files.roster_dir import load_roster
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -27,7 +27,8 @@ from dispatcher.core.machine import (
     decide,
 )
 from dispatcher.core.model import Level
-from dispatcher.core.policy import LevelPolicy, load_policy
+from dispatcher.core.policy import LevelPolicy
+from dispatcher.files.policy_file import load_policy
 from tests.core.test_policy import EXAMPLES
 from tests.factories import make_warning
 
@@ -104,7 +105,7 @@ def simulate(
     return policy, life, log, person
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings().max_examples, deadline=None)
 @given(scenarios)
 def test_nobody_who_answered_is_called_again_by_a_later_step(s: Scenario) -> None:
     _, _, log, _ = simulate(s)
@@ -116,7 +117,7 @@ def test_nobody_who_answered_is_called_again_by_a_later_step(s: Scenario) -> Non
             assert action.occasion.startswith("r"), f"step notice {action} after the answer"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings().max_examples, deadline=None)
 @given(scenarios)
 def test_every_silent_person_is_escalated_exactly_when_the_step_is_due(s: Scenario) -> None:
     policy, _life, log, _ = simulate(s)
@@ -137,7 +138,7 @@ def test_every_silent_person_is_escalated_exactly_when_the_step_is_due(s: Scenar
     assert [a.level for _, a in escalations] == list(range(1, len(escalations) + 1))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings().max_examples, deadline=None)
 @given(scenarios)
 def test_nothing_is_due_after_cancel_or_expiry_but_the_cancel_notice(s: Scenario) -> None:
     policy, life, log, person = simulate(s)
@@ -154,7 +155,7 @@ def test_nothing_is_due_after_cancel_or_expiry_but_the_cancel_notice(s: Scenario
         assert final.state is RecipientState.EXPIRED
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings().max_examples, deadline=None)
 @given(scenarios)
 def test_each_notice_goes_out_once_per_step_and_channel(s: Scenario) -> None:
     _, _, log, _ = simulate(s)

@@ -10,7 +10,8 @@ import pytest
 from dispatcher.core.durations import format_duration, parse_duration
 from dispatcher.core.errors import PolicyError
 from dispatcher.core.model import Level
-from dispatcher.core.policy import GridAnswer, Unless, load_policy, parse_policy
+from dispatcher.core.policy import GridAnswer, Unless, parse_policy
+from dispatcher.files.policy_file import load_policy
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

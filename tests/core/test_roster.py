@@ -8,7 +8,8 @@ import pytest
 
 from dispatcher.core.errors import RosterError
 from dispatcher.core.model import Point
-from dispatcher.core.roster import Grid, Roster, admin_prefix, check_roster, load_roster
+from dispatcher.core.roster import Grid, Roster, admin_prefix
+from dispatcher.files.roster_dir import check_roster, load_roster
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "roster"
 BAD = Path(__file__).parents[1] / "data" / "bad_roster"

@@ -13,7 +13,7 @@ from dispatcher.core.canonical import (
     roster_json,
     roster_to_data,
 )
-from dispatcher.core.roster import load_roster
+from dispatcher.files.roster_dir import load_roster
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "roster"
 

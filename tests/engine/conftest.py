@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
@@ -18,9 +19,10 @@ from channels.registry import CHANNEL_NAMES
 from dispatcher.core.cap import parse_cap
 from dispatcher.core.content_type import parse_warning
 from dispatcher.core.jsonform import warning_to_data
-from dispatcher.core.policy import load_policy
 from dispatcher.core.restamp import restamp
-from dispatcher.core.roster import Roster, load_roster
+from dispatcher.core.roster import Roster
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.runtime.settings import load_settings
 from dispatcher.service import ENGINE, build_app
 from dispatcher.store.db import Database, open_database
@@ -42,6 +44,12 @@ def shift_to_now() -> timedelta:
     return datetime.now(UTC).replace(microsecond=0) - ALERT_SENT
 
 
+def app_of(client: TestClient[Any, Any]) -> web.Application:
+    """The application the test client serves (the in-process service's)."""
+    assert isinstance(client.server, TestServer)
+    return client.server.app
+
+
 @dataclass
 class Jiaoying:
     client: TestClient[Any, Any]
@@ -49,9 +57,15 @@ class Jiaoying:
     roster: Roster
     shift: timedelta
 
+    def phone(self, person_id: str) -> str:
+        """The person's number in the service's roster (E.164)."""
+        phone = self.roster.persons[person_id].phone
+        assert phone, f"{person_id} has no phone in the roster"
+        return phone
+
     @property
     def db(self) -> Database:
-        return self.client.server.app[ENGINE].db
+        return app_of(self.client)[ENGINE].db
 
     async def post(self, example: str, *, expect: int = 202) -> dict[str, Any]:
         """Post an example warning, moved in time so that the red alert is sent now."""

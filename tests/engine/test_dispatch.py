@@ -118,11 +118,11 @@ async def test_silent_persons_are_recalled_escalated_and_door_knocked(jiaoying: 
     await eventually(lambda: jiaoying.sent("sms", "door_knock"), 4)
 
     async with jiaoying.db.writer.begin() as conn:
-        closed = await report_task(
+        reported = await report_task(
             conn, tasks[0].id, {"households": 12}, by="ops", at=datetime.now(UTC)
         )
-    assert closed is not None
-    assert closed.recipient_ids
+    assert reported is not None and reported.first
+    assert reported.closed.recipient_ids
 
 
 async def test_cancel_stops_escalation_and_tells_those_already_told(jiaoying: Jiaoying) -> None:

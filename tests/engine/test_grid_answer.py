@@ -10,7 +10,7 @@ import pytest
 
 from dispatcher.http.keys import REPLIES
 from dispatcher.store.receipts import Receipt
-from tests.engine.conftest import ROOT, Jiaoying, eventually
+from tests.engine.conftest import ROOT, Jiaoying, app_of, eventually
 from tests.pg import each_store
 
 __all__ = ["each_store"]  # the `db_url` fixture: SQLite and PostgreSQL
@@ -31,12 +31,10 @@ def policy_file(tmp_path: Path) -> Path:
 
 async def _reply(jiaoying: Jiaoying, *persons: str) -> None:
     """SMS "1" from each of `persons`, sent at the same moment, in this order."""
-    replies = jiaoying.client.server.app[REPLIES]
+    replies = app_of(jiaoying.client)[REPLIES]
     await asyncio.gather(
         *(
-            replies.text_from(
-                jiaoying.roster.persons[person].phone, "1", receipt=Receipt("twilio-sms", person)
-            )
+            replies.text_from(jiaoying.phone(person), "1", receipt=Receipt("twilio-sms", person))
             for person in persons
         )
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from dispatcher.http.keys import REPLIES
-from tests.engine.conftest import TOKEN, Jiaoying, eventually
+from tests.engine.conftest import TOKEN, Jiaoying, app_of, eventually
 
 
 async def scrape(jiaoying: Jiaoying) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -23,7 +23,7 @@ async def test_metrics_follow_a_warning_from_ingest_to_escalation(jiaoying: Jiao
     await jiaoying.post("red-rainstorm.xml")
     await jiaoying.post("red-rainstorm.xml", expect=200)
     sms = await eventually(lambda: jiaoying.sent("sms", "alert"))
-    await jiaoying.client.server.app[REPLIES].text_from(sms[0].address, "1")
+    await app_of(jiaoying.client)[REPLIES].text_from(sms[0].address, "1")
     await eventually(lambda: jiaoying.sent("voice", "escalation"), within=8)
 
     async def escalated() -> bool:

@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
 from dispatcher.http.broadcast_callbacks import add_broadcast_routes
 from dispatcher.http.twilio_callbacks import add_twilio_routes
 from dispatcher.http.wechat_callbacks import add_wechat_routes
-from tests.engine.conftest import TOKEN, Jiaoying
+from tests.engine.conftest import TOKEN, Jiaoying, app_of
 from tests.pg import each_store
 
 # The `db_url` fixture: on PostgreSQL too, which refuses what SQLite lets pass (a NUL).
@@ -76,7 +76,7 @@ async def test_the_document_describes_every_route_and_only_those(jiaoying: Jiaoy
         for method in item
         if method in ("get", "post", "put", "patch", "delete")
     }
-    served = _operations(jiaoying.client.server.app.router)
+    served = _operations(app_of(jiaoying.client).router)
     callbacks = web.Application()
     add_twilio_routes(callbacks)
     add_wechat_routes(callbacks)

@@ -22,12 +22,12 @@ from channels.base import Channel
 from channels.registry import CHANNEL_NAMES
 from dispatcher.core.cap import parse_cap
 from dispatcher.core.jsonform import warning_to_data
-from dispatcher.core.policy import load_policy
 from dispatcher.core.restamp import restamp, shift_to
-from dispatcher.core.roster import load_roster
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.runtime.settings import load_settings
 from dispatcher.service import ENGINE, build_app
-from tests.engine.conftest import EXAMPLES, TOKEN, eventually
+from tests.engine.conftest import EXAMPLES, TOKEN, app_of, eventually
 from tests.fakes import RecordingChannel
 from tests.rosters import write_county
 
@@ -44,7 +44,7 @@ POLICY = "".join(f"{level}:{STEPS}" for level in ("red", "orange", "yellow", "bl
 
 async def _most_claimed(client: TestClient[Any, Any], stop: asyncio.Event) -> int:
     """The most sends claimed and not yet recorded at once, sampled until `stop`."""
-    db = client.server.app[ENGINE].db
+    db = app_of(client)[ENGINE].db
     most = 0
     while not stop.is_set():
         async with db.reader.connect() as conn:

@@ -10,11 +10,12 @@ from channels.base import (
     PermanentDeliveryError,
     Reason,
     Receipt,
+    SendResult,
     Status,
     TransientDeliveryError,
     UncertainDeliveryError,
 )
-from dispatcher.engine.sender import ChannelLimits, Order, RetryPolicy, Sender, SendResult
+from dispatcher.engine.sender import ChannelLimits, Order, RetryPolicy, Sender
 
 
 class ScriptedChannel:
@@ -121,7 +122,7 @@ async def test_the_in_flight_window_holds_back_new_sends() -> None:
     async def report(result: SendResult) -> None:
         results.append(result)
 
-    sender = Sender({"sms": channel}, report, window=2)  # type: ignore[dict-item]
+    sender = Sender({"sms": channel}, report, window=2)
     submitting = asyncio.create_task(sender.submit([order(n) for n in range(4)]))
     await asyncio.sleep(0.1)
     assert sender.in_flight == 2

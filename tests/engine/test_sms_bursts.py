@@ -12,18 +12,18 @@ from dispatcher.engine.replies import Replies
 from dispatcher.http.keys import REPLIES
 from dispatcher.store.answers import Closed
 from dispatcher.store.receipts import Receipt, Replayed
-from tests.engine.conftest import Jiaoying, eventually
+from tests.engine.conftest import Jiaoying, app_of, eventually
 from tests.pg import each_store
 
 __all__ = ["each_store"]  # the `db_url` fixture: SQLite and PostgreSQL
 
 
 def _replies(jiaoying: Jiaoying) -> Replies:
-    return jiaoying.client.server.app[REPLIES]
+    return app_of(jiaoying.client)[REPLIES]
 
 
 def _phone(jiaoying: Jiaoying, person_id: str) -> str:
-    return jiaoying.roster.persons[person_id].phone
+    return jiaoying.phone(person_id)
 
 
 async def _burst(

@@ -11,7 +11,10 @@ what the benchmark's answers and fan-out figures stand on.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import sqlite3
+import textwrap
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -21,7 +24,12 @@ from typing import Any
 
 import aiosqlite
 import pytest
+import sqlalchemy
 from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection as AsyncConnectionAdapter,
+)
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_cursor as AsyncCursor
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -213,3 +221,81 @@ async def test_the_write_lock_is_held_from_the_first_statement_to_the_commit(
         other.execute("ROLLBACK")
     finally:
         other.close()
+
+
+# The driver subclasses SQLAlchemy's aiosqlite adapter and reaches into aiosqlite; both
+# are private. pyproject.toml pins both ranges; these fail, naming what changed, on a
+# release that moves what the driver stands on, before any behaviour test could
+# mislead.
+
+
+def _assigned(function: Callable[..., Any]) -> set[str]:
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    return {
+        target.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "self"
+    }
+
+
+def _init_of(owner: type) -> Callable[..., Any]:
+    init: Callable[..., Any] = next(
+        c.__dict__["__init__"] for c in owner.__mro__ if "__init__" in c.__dict__
+    )
+    return init
+
+
+def test_the_adapter_s_cursor_sets_up_what_the_one_trip_cursor_replaces() -> None:
+    assert _assigned(_init_of(AsyncCursor)) == {
+        "_adapt_connection",
+        "_connection",
+        "_cursor",
+        "_soft_closed_memoized",
+        "_rows",
+    }, (
+        f"SQLAlchemy {sqlalchemy.__version__} changed what its aiosqlite cursor sets up: "
+        "check _OneTripCursor.__init__ in dispatcher/store/sqlite_driver.py against it"
+    )
+
+
+@pytest.mark.parametrize(
+    ("owner", "name"),
+    [
+        (AsyncCursor, "execute"),
+        (AsyncCursor, "executemany"),
+        (AsyncCursor, "close"),
+        (AsyncCursor, "_async_soft_close"),
+        (AsyncCursor, "description"),
+        (AsyncCursor, "rowcount"),
+        (AsyncCursor, "lastrowid"),
+        (AsyncConnectionAdapter, "_handle_exception"),
+        (AsyncConnectionAdapter, "_cursor_cls"),
+        (AsyncConnectionAdapter, "commit"),
+        (AsyncConnectionAdapter, "rollback"),
+        (aiosqlite.Connection, "_execute"),
+    ],
+)
+def test_what_the_driver_overrides_or_calls_is_still_there(owner: type, name: str) -> None:
+    assert hasattr(owner, name), (
+        f"{owner.__module__}.{owner.__qualname__}.{name} is gone "
+        f"(SQLAlchemy {sqlalchemy.__version__}, aiosqlite {aiosqlite.__version__}): "
+        "dispatcher/store/sqlite_driver.py builds on it"
+    )
+
+
+def test_the_adapter_s_connection_still_holds_an_execute_mutex() -> None:
+    assert "_execute_mutex" in _assigned(_init_of(AsyncConnectionAdapter)), (
+        f"SQLAlchemy {sqlalchemy.__version__}'s aiosqlite connection has no _execute_mutex: "
+        "_OneTripCursor._in_thread holds it around each trip"
+    )
+
+
+def test_aiosqlite_keeps_its_sqlite3_connection_as_conn() -> None:
+    assert "self._conn" in inspect.getsource(aiosqlite.Connection), (
+        f"aiosqlite {aiosqlite.__version__} no longer keeps its sqlite3 connection in _conn: "
+        "dispatcher/store/sqlite_driver.py runs statements on it"
+    )

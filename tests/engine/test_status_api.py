@@ -23,7 +23,7 @@ from dispatcher.core.restamp import restamp
 from dispatcher.core.roster import Person, Roster
 from dispatcher.engine.replies import Replies
 from dispatcher.http.keys import REPLIES
-from tests.engine.conftest import EXAMPLES, TOKEN, Jiaoying, eventually
+from tests.engine.conftest import EXAMPLES, TOKEN, Jiaoying, app_of, eventually
 from tests.pg import each_store
 
 RED = "red-rainstorm.xml"
@@ -74,7 +74,7 @@ def planned_persons(roster: Roster) -> dict[str, Person]:
 
 
 def replies(jiaoying: Jiaoying) -> Replies:
-    return jiaoying.client.server.app[REPLIES]
+    return app_of(jiaoying.client)[REPLIES]
 
 
 async def all_told(api: Api, warning_id: str) -> bool:

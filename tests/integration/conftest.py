@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,10 +34,10 @@ from dispatcher.amqp.topology import (
     WARNINGS_EXCHANGE,
     declare_topology,
 )
-from dispatcher.core.policy import load_policy
-from dispatcher.core.roster import load_roster
 from dispatcher.engine.ingest import Ingested, Ingestor
 from dispatcher.engine.roster_book import RosterBook
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.store.db import Database, open_database
 from tests.pg import fresh_database
 
@@ -75,20 +74,6 @@ def example(name: str) -> bytes:
 
 def clock() -> datetime:
     return datetime.now(UTC)
-
-
-async def eventually(check: Callable[[], Any], within: float = 5.0) -> Any:
-    """Wait until `check()` (sync or async) returns something truthy; fail after `within` s."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {within}s: {check}")
-        await asyncio.sleep(0.05)
 
 
 async def rows(db: Database, sql: str, **params: Any) -> list[Any]:

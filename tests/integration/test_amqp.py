@@ -17,10 +17,11 @@ import pytest
 from aio_pika import DeliveryMode
 from sqlalchemy.exc import DBAPIError
 
-from dispatcher.amqp.consumer import Consumer, is_transient
+from dispatcher.amqp.consumer import Consumer
 from dispatcher.amqp.topology import DEAD_QUEUE, DELIVERY_LIMIT, DISPATCH_QUEUE
 from dispatcher.engine.ingest import Ingested, Ingestor, IngestOutcome, Rejected
 from dispatcher.store.db import Database, open_database
+from dispatcher.store.errors import is_transient
 from tests.integration.conftest import (
     CAP_XML,
     JSON,
@@ -30,12 +31,12 @@ from tests.integration.conftest import (
     StartConsumer,
     bounded,
     connect,
-    eventually,
     example,
     make_ingestor,
     rows,
     url_through,
 )
+from tests.waiting import eventually
 
 RED = example("red-rainstorm.xml")
 # The red alert moved to 东城区, Beijing (110101): no grid of the 陆河 roster answers for it.

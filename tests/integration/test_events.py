@@ -27,11 +27,11 @@ from tests.integration.conftest import (
     bounded,
     clock,
     connect,
-    eventually,
     example,
     rows,
     url_through,
 )
+from tests.waiting import eventually
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -46,27 +47,39 @@ async def test_upgrade_builds_exactly_the_schema_the_code_uses(db_url: str) -> N
         await db.dispose()
 
 
-def test_serve_refuses_a_database_it_does_not_know_and_db_upgrade_fixes_it(
+def test_db_upgrade_keeps_a_copy_of_an_older_sqlite_store_and_db_current_agrees(
     tmp_path: Path,
 ) -> None:
+    store = tmp_path / "jiaoying.db"
     env = {
-        **os.environ,
-        "JIAOYING_DB_URL": f"sqlite+aiosqlite:///{tmp_path}/jiaoying.db",
-        "JIAOYING_HTTP_PORT": "18097",
+        **{key: value for key, value in os.environ.items() if not key.startswith("JIAOYING_")},
+        "JIAOYING_DB_URL": f"sqlite+aiosqlite:///{store}",
     }
     jiaoying = [sys.executable, "-m", "dispatcher.cli"]
-    refused = subprocess.run(
-        [*jiaoying, "serve"], env=env, capture_output=True, text=True, timeout=60, cwd=ROOT
-    )
-    assert refused.returncode == 2
-    assert "run `jiaoying db upgrade`" in refused.stdout + refused.stderr
 
-    upgraded = subprocess.run(
-        [*jiaoying, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60
-    )
+    def run(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*jiaoying, *command], env=env, capture_output=True, text=True, timeout=60, cwd=ROOT
+        )
+
+    behind = run("db", "current")
+    assert behind.returncode == 1
+    assert f"schema: none (this jiaoying: {migrate.head()})" in behind.stdout
+
+    async def older() -> None:
+        db = open_database(env["JIAOYING_DB_URL"])
+        try:
+            await migrate.upgrade(db, "0001")
+        finally:
+            await db.dispose()
+
+    asyncio.run(older())
+    upgraded = run("db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert f"→ {migrate.head()}" in upgraded.stdout
-    current = subprocess.run(
-        [*jiaoying, "db", "current"], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert current.returncode == 0
+    assert f"schema: 0001 → {migrate.head()}" in upgraded.stdout
+    (backup,) = tmp_path.glob("jiaoying.db.rev0001-*.bak")
+    assert f"the database as it was before: {backup}" in upgraded.stdout
+    assert run("db", "current").returncode == 0
+    again = run("db", "upgrade")
+    assert again.returncode == 0
+    assert list(tmp_path.glob("*.bak")) == [backup], "nothing to copy when nothing changes"

@@ -25,14 +25,17 @@ from channels.registry import CHANNEL_NAMES
 from dispatcher.amqp.topology import DEAD_QUEUE, EVENTS_EXCHANGE
 from dispatcher.core.area import resolve
 from dispatcher.core.cap import parse_cap
-from dispatcher.core.policy import load_policy
 from dispatcher.core.restamp import restamp_cap, shift_to
-from dispatcher.core.roster import Person, load_roster
+from dispatcher.core.roster import Person
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.http.keys import REPLIES
 from dispatcher.runtime.settings import load_settings
 from dispatcher.service import ENGINE, build_app
+from tests.engine.conftest import app_of
 from tests.fakes import RecordingChannel
-from tests.integration.conftest import AMQP_URL, Broker, eventually, example
+from tests.integration.conftest import AMQP_URL, Broker, example
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 RED = "red-rainstorm.xml"
@@ -46,7 +49,7 @@ class Service:
     events: list[aio_pika.abc.AbstractIncomingMessage]
 
     async def rows(self, sql: str, **params: Any) -> list[Any]:
-        async with self.client.server.app[ENGINE].db.reader.connect() as conn:
+        async with app_of(self.client)[ENGINE].db.reader.connect() as conn:
             return list((await conn.execute(text(sql), params)).all())
 
     def sent(self, channel: str, kind: str) -> list[Any]:
@@ -115,7 +118,7 @@ async def test_a_published_red_warning_is_answered_escalated_and_cancelled(
     await eventually(lambda: {n.address for n in service.sent("voice", "alert")} == phones)
     (warning,) = await service.rows("select id from warnings")
 
-    replies = service.client.server.app[REPLIES]
+    replies = app_of(service.client)[REPLIES]
     answering = sorted(p for p in persons if persons[p].phone)[:5]
     for person_id in answering:
         assert await replies.text_from(persons[person_id].phone or "", " 收到！")

@@ -37,6 +37,9 @@ from tests.standins.base import free_socket
 from tests.standins.twilio import TwilioStandIn
 from tests.waiting import eventually as eventually  # the tests import it from here too
 
+# The broker gone, or the connection closed under the publisher.
+_PUBLISH_TROUBLE: tuple[type[Exception], ...] = (*AMQP_TROUBLE, RuntimeError)
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 TOKEN = "reliability-token-0123456789abcdef"
@@ -337,6 +340,6 @@ async def publish_confirmed(exchange: AbstractExchange, body: bytes, *, wait: fl
                 timeout=wait,
             )
             return failed
-        except (*AMQP_TROUBLE, RuntimeError):
+        except _PUBLISH_TROUBLE:
             failed += 1
             await asyncio.sleep(0.3)
