@@ -19,8 +19,8 @@ from dispatcher.core.blockers import preview_plan, review
 from dispatcher.core.content_type import SUFFIX_TYPES, read_warning
 from dispatcher.core.errors import InvalidWarning
 from dispatcher.core.jsonform import warning_to_data
-from dispatcher.core.policy import load_policy
-from dispatcher.core.roster import load_roster
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 from dispatcher.runtime.settings import settings_or_exit
 
 

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.core.jsonform import warning_from_data
 from dispatcher.core.model import Level
-from dispatcher.engine.roster_book import RosterBook
 from dispatcher.store.queries import warning_status
 from dispatcher.store.reports import LinkSubject, link_subject
+from dispatcher.store.roster_versions import RosterVersions
 from dispatcher.store.schema import escalations, messages, recipients, warnings
 
 
@@ -41,7 +41,7 @@ class WarningPage:
 
 
 async def warning_page(
-    conn: AsyncConnection, kind: str, row_id: int, rosters: RosterBook, now: datetime
+    conn: AsyncConnection, kind: str, row_id: int, rosters: RosterVersions, now: datetime
 ) -> WarningPage | None:
     """The page of a recipient ("r") or summons ("s") link; None when the row is gone."""
     subject = await link_subject(conn, kind, row_id)

@@ -21,8 +21,9 @@ from dispatcher.core.blockers import preview_plan, review
 from dispatcher.core.cap import parse_cap, read_cap
 from dispatcher.core.errors import InvalidWarning, NotDispatchable
 from dispatcher.core.model import Level, MsgType
-from dispatcher.core.policy import load_policy, parse_policy
-from dispatcher.core.roster import load_roster
+from dispatcher.core.policy import parse_policy
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
 
 ROOT = Path(__file__).resolve().parents[2]
 FEEDS = ROOT / "tests/data/cap"
