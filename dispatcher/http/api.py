@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from dispatcher.engine.roster_book import RosterBook
 from dispatcher.http.auth import require_token
 from dispatcher.http.problems import problem
 from dispatcher.store.db import Database
