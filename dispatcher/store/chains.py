@@ -389,10 +389,15 @@ async def lock_warnings(conn: AsyncConnection, warning_ids: Sequence[str]) -> bo
     """
     if conn.dialect.name == "sqlite" or not warning_ids:
         return False
+    # FOR NO KEY UPDATE, not FOR UPDATE: it serialises the answers (and an Update's write
+    # of the row) without refusing the share of the row that every insert referencing the
+    # warning takes for its foreign key. Otherwise an answer holding its warning and
+    # waiting for a timer the scheduler holds, and the scheduler inserting that timer's
+    # sends, wait on each other.
     await conn.execute(
         select(warnings.c.id)
         .where(warnings.c.id.in_(sorted(set(warning_ids))))
         .order_by(warnings.c.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return True

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from dispatcher.service import ENGINE
 from dispatcher.store.answers import record_answer
 from dispatcher.store.schema import recipients, timers, warnings
-from tests.engine.conftest import Jiaoying, eventually
+from tests.engine.conftest import Jiaoying, app_of, eventually
 from tests.pg import each_store
 
 __all__ = ["each_store"]  # the `db_url` fixture: SQLite and PostgreSQL
@@ -100,6 +101,9 @@ async def test_an_answer_leaves_an_untold_update_to_the_scheduler(jiaoying: Jiao
         )
 
     assert await _answer(jiaoying, second) == (second.id,)
+    # As the answer paths do once an answer is committed (without it, the scheduler would
+    # look again only when its idle time is up: a race with the wait below).
+    app_of(jiaoying.client)[ENGINE].scheduler.wake()
 
     await eventually(lambda: _told_update(jiaoying, second.id))
     # (A real Update wakes every chain itself; this one did not, so the first answer's
