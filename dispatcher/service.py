@@ -27,7 +27,7 @@ from channels.base import Channel
 from dispatcher.amqp.consumer import Consumer
 from dispatcher.amqp.events import EventPublisher
 from dispatcher.core.errors import InputError
-from dispatcher.core.links import AnswerLinks
+from dispatcher.core.links import AnswerLinks, url_length
 from dispatcher.core.policy import Policy
 from dispatcher.core.roster import Roster
 from dispatcher.engine.example_roster import refuse_example_roster
@@ -198,7 +198,11 @@ def _engine(
         scheduler = Scheduler(
             db,
             rosters,
-            NoticeFactory(Texts(settings.templates_dir), _links(settings), clock),
+            NoticeFactory(
+                Texts(settings.templates_dir, link_length=url_length(settings.public_url)),
+                _links(settings),
+                clock,
+            ),
             sender,
             clock,
             owner=owner,
@@ -390,8 +394,8 @@ async def _settle_heap(app: web.Application) -> None:
 
 def run_service(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT; 0 after a clean shutdown, 2 when it cannot start: a
-    bad roster or policy, the example roster with a real provider, a database it cannot
-    open or whose schema it does not know."""
+    bad roster, policy or SMS template, the example roster with a real provider, a
+    database it cannot open or whose schema it does not know."""
     configure_logging(settings.log_level)
     # SIGHUP reloads the roster once the service runs (`_reload_on_sighup`); until then
     # one must not end the process half-started.
@@ -402,6 +406,7 @@ def run_service(settings: Settings) -> int:
         roster = load_roster(settings.roster_dir)
         refuse_example_roster(settings, settings.roster_dir, roster)
         policy = load_policy(settings.policy)
+        Texts(settings.templates_dir, link_length=url_length(settings.public_url))
     except InputError as error:
         log.error("cannot start", problem=str(error))
         return 2

@@ -3,6 +3,8 @@
 Pure: it reads only the bytes it is given. Every problem, from a hostile DTD to a polygon
 that does not close, becomes `InvalidWarning` with the path of the offending element,
 e.g. `alert/info[0]/area[1]/polygon[0]` (indices count from 0 among same-named siblings).
+A document is read to its end and refused with every problem found, not only the first
+(a body that is not XML at all is one problem).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as DefusedET
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 
-from dispatcher.core.errors import InvalidWarning
+from dispatcher.core.errors import InvalidWarning, NotDispatchable
 from dispatcher.core.levels import resolve_level
 from dispatcher.core.model import Area, Circle, Info, MsgType, Polygon, Reference, Warning
 from dispatcher.core.warning_rules import (
@@ -22,7 +24,10 @@ from dispatcher.core.warning_rules import (
     RESPONSE_TYPES,
     SEVERITIES,
     URGENCIES,
+    Problems,
+    Reading,
     admin_code,
+    check_acted_on,
     check_infos,
     check_references,
     check_size,
@@ -36,7 +41,6 @@ from dispatcher.core.warning_rules import (
     parse_reference,
     parse_scope,
     parse_status,
-    require_level,
 )
 
 CAP_NAMESPACES = (
@@ -59,20 +63,31 @@ def parse_cap(body: bytes, *, max_bytes: int = 1_000_000) -> Warning:
 
     Returns the `Warning`. Raises `InvalidWarning` (and nothing else) for a body over
     `max_bytes`, XML that is malformed or declares a DTD or entities, a root that is not
-    a CAP alert, or content that breaks a rule of `dispatcher.core.warning_rules`.
+    a CAP alert, or content that breaks a rule of `dispatcher.core.warning_rules`; with
+    several problems, it carries every one (`InvalidWarning.problems`).
     """
-    check_size(body, max_bytes)
-    # Whitespace before the XML declaration is not well-formed, but some producers' HTTP
-    # and AMQP clients add a newline; refusing a warning for it would help nobody.
-    root = _parse_xml(_as_utf8(body.lstrip(b" \t\r\n")))
-    namespace, _, local = (
-        root.tag[1:].rpartition("}") if root.tag[:1] == "{" else ("", "", root.tag)
-    )
-    if local != "alert":
-        raise InvalidWarning(f"root element is <{local}>, not a CAP <alert>", local)
-    if namespace not in CAP_NAMESPACES:
-        raise InvalidWarning(f"namespace {namespace!r} is not CAP 1.1 or 1.2", "alert")
-    return _Reader(namespace).alert(root)
+    return read_cap(body, max_bytes=max_bytes).accepted()
+
+
+def read_cap(body: bytes, *, max_bytes: int = 1_000_000) -> Reading:
+    """Read one CAP `<alert>` to its end, collecting every problem instead of stopping."""
+    try:
+        check_size(body, max_bytes)
+        # Whitespace before the XML declaration is not well-formed, but some producers'
+        # HTTP and AMQP clients add a newline; refusing a warning for it would help nobody.
+        root = _parse_xml(_as_utf8(body.lstrip(b" \t\r\n")))
+        namespace, _, local = (
+            root.tag[1:].rpartition("}") if root.tag[:1] == "{" else ("", "", root.tag)
+        )
+        if local != "alert":
+            raise InvalidWarning(f"root element is <{local}>, not a CAP <alert>", local)
+        if namespace not in CAP_NAMESPACES:
+            raise InvalidWarning(f"namespace {namespace!r} is not CAP 1.1 or 1.2", "alert")
+    except InvalidWarning as unreadable:
+        return Reading(None, (unreadable,))
+    reader = _Reader(namespace)
+    warning = reader.alert(root)
+    return Reading(warning, tuple(reader.problems))
 
 
 def _as_utf8(body: bytes) -> bytes:
@@ -110,10 +125,17 @@ def _parse_xml(body: bytes) -> Element:
 
 
 class _Reader:
-    """Reads CAP elements of one namespace, naming each problem by its element path."""
+    """Reads CAP elements of one namespace, naming each problem by its element path.
+
+    A problem is noted and reading goes on with what is left (`Problems.noted`), so one
+    pass finds every problem of the document; `problems` lists them in document order.
+    """
 
     def __init__(self, namespace: str) -> None:
         self._prefix = f"{{{namespace}}}" if namespace else ""
+        self._problems = Problems()
+        self._noted = self._problems.noted
+        self.problems = self._problems.found
 
     def _all(self, parent: Element, name: str) -> list[Element]:
         tag = self._prefix + name
@@ -133,27 +155,62 @@ class _Reader:
             raise InvalidWarning(f"<{name}> is empty", f"{path}/{name}")
         return value
 
-    def _time(self, parent: Element, name: str, path: str) -> datetime | None:
-        text = self._optional(parent, name, f"{path}/{name}")
-        return None if text is None else parse_datetime(text, f"{path}/{name}")
+    def _text_of(self, parent: Element, name: str, path: str) -> str:
+        return self._noted(lambda: self._optional(parent, name, f"{path}/{name}")) or ""
 
-    def alert(self, root: Element) -> Warning:
+    def _time(self, parent: Element, name: str, path: str) -> datetime | None:
+        def read() -> datetime | None:
+            text = self._optional(parent, name, f"{path}/{name}")
+            return None if text is None else parse_datetime(text, f"{path}/{name}")
+
+        return self._noted(read)
+
+    def alert(self, root: Element) -> Warning | None:
+        """The warning, or None when one of the `<alert>`'s own elements is unreadable."""
         path = "alert"
-        identifier = self._required(root, "identifier", path)
-        identifier = check_token(identifier, "identifier", f"{path}/identifier")
-        sender = check_token(self._required(root, "sender", path), "sender", f"{path}/sender")
-        sent = parse_datetime(self._required(root, "sent", path), f"{path}/sent")
-        status = parse_status(self._required(root, "status", path), f"{path}/status")
-        msg_type = parse_msg_type(self._required(root, "msgType", path), f"{path}/msgType")
-        scope = parse_scope(self._required(root, "scope", path), f"{path}/scope")
-        note = self._optional(root, "note", f"{path}/note") or ""
-        references = self._references(root, f"{path}/references")
-        check_references(msg_type, references, f"{path}/references")
+        identifier = self._noted(
+            lambda: check_token(
+                self._required(root, "identifier", path), "identifier", f"{path}/identifier"
+            )
+        )
+        sender = self._noted(
+            lambda: check_token(self._required(root, "sender", path), "sender", f"{path}/sender")
+        )
+        sent = self._noted(
+            lambda: parse_datetime(self._required(root, "sent", path), f"{path}/sent")
+        )
+        status = self._noted(
+            lambda: parse_status(self._required(root, "status", path), f"{path}/status")
+        )
+        msg_type = self._noted(
+            lambda: parse_msg_type(self._required(root, "msgType", path), f"{path}/msgType")
+        )
+        scope = self._noted(
+            lambda: parse_scope(self._required(root, "scope", path), f"{path}/scope")
+        )
+        note = self._text_of(root, "note", path)
+        references = self._noted(lambda: self._references(root, f"{path}/references")) or ()
+        if msg_type is not None:
+            self._noted(lambda: check_acted_on(msg_type, f"{path}/msgType"))
+            if msg_type.acted_on:
+                self._noted(lambda: check_references(msg_type, references, f"{path}/references"))
+        # With its msgType unreadable, the rules that depend on it are not applied: the
+        # document is refused for that already.
+        acted_on = msg_type if msg_type is not None and msg_type.acted_on else MsgType.CANCEL
         infos = tuple(
-            self._info(element, f"{path}/info[{index}]", msg_type)
+            self._info(element, f"{path}/info[{index}]", acted_on)
             for index, element in enumerate(self._all(root, "info"))
         )
-        check_infos(msg_type, infos, path, "<info>")
+        self._noted(lambda: check_infos(acted_on, infos, path, "<info>"))
+        if (
+            identifier is None
+            or sender is None
+            or sent is None
+            or status is None
+            or msg_type is None
+            or scope is None
+        ):
+            return None
         return Warning(
             identifier=identifier,
             sender=sender,
@@ -185,41 +242,49 @@ class _Reader:
         return tuple(references)
 
     def _info(self, element: Element, path: str, msg_type: MsgType) -> Info:
-        event = self._required(element, "event", path)
+        """The info block with what could be read of it; each problem is noted."""
+        event = self._noted(lambda: self._required(element, "event", path)) or ""
         severity = self._choice(element, "severity", SEVERITIES, path)
-        headline = self._optional(element, "headline", f"{path}/headline") or ""
+        headline = self._text_of(element, "headline", path)
         parameters = tuple(
-            self._parameter(parameter, f"{path}/parameter[{index}]")
-            for index, parameter in enumerate(self._all(element, "parameter"))
+            parameter
+            for index, child in enumerate(self._all(element, "parameter"))
+            if (parameter := self._noted(self._parameter, child, f"{path}/parameter[{index}]"))
         )
-        level = resolve_level(parameters, event, headline, severity)
-        require_level(level, msg_type, path)
+        response_types = tuple(
+            choice
+            for child, child_path in self._indexed(element, "responseType", path)
+            if (
+                choice := self._noted(
+                    parse_choice, _text(child), RESPONSE_TYPES, "responseType", child_path
+                )
+            )
+        )
+        areas = tuple(
+            area
+            for child, child_path in self._indexed(element, "area", path)
+            if (area := self._noted(self._area, child, child_path, msg_type)) is not None
+        )
         return Info(
-            language=self._optional(element, "language", f"{path}/language") or "en-US",
+            language=self._text_of(element, "language", path) or "en-US",
             event=event,
             urgency=self._choice(element, "urgency", URGENCIES, path),
             severity=severity,
             certainty=self._choice(element, "certainty", CERTAINTIES, path),
-            level=level,
+            level=resolve_level(parameters, event, headline, severity),
             categories=tuple(
                 text for child in self._all(element, "category") if (text := _text(child))
             ),
-            response_types=tuple(
-                parse_choice(_text(child), RESPONSE_TYPES, "responseType", child_path)
-                for child, child_path in self._indexed(element, "responseType", path)
-            ),
+            response_types=response_types,
             headline=headline,
-            description=self._optional(element, "description", f"{path}/description") or "",
-            instruction=self._optional(element, "instruction", f"{path}/instruction") or "",
+            description=self._text_of(element, "description", path),
+            instruction=self._text_of(element, "instruction", path),
             effective=self._time(element, "effective", path),
             onset=self._time(element, "onset", path),
             expires=self._time(element, "expires", path),
-            sender_name=self._optional(element, "senderName", f"{path}/senderName") or "",
+            sender_name=self._text_of(element, "senderName", path),
             parameters=parameters,
-            areas=tuple(
-                self._area(area, area_path, msg_type)
-                for area, area_path in self._indexed(element, "area", path)
-            ),
+            areas=areas,
         )
 
     def _indexed(self, parent: Element, name: str, path: str) -> list[tuple[Element, str]]:
@@ -229,7 +294,15 @@ class _Reader:
         ]
 
     def _choice(self, parent: Element, name: str, allowed: tuple[str, ...], path: str) -> str:
-        return parse_choice(self._required(parent, name, path), allowed, name, f"{path}/{name}")
+        """The CAP value of a required choice; "Unknown" after noting a problem with it."""
+        return (
+            self._noted(
+                lambda: parse_choice(
+                    self._required(parent, name, path), allowed, name, f"{path}/{name}"
+                )
+            )
+            or "Unknown"
+        )
 
     def _parameter(self, element: Element, path: str) -> tuple[str, str]:
         return (self._required(element, "valueName", path), self._value(element, path))
@@ -237,15 +310,19 @@ class _Reader:
     def _value(self, element: Element, path: str) -> str:
         return self._optional(element, "value", f"{path}/value") or ""
 
-    def _area(self, element: Element, path: str, msg_type: MsgType) -> Area:
-        description = self._required(element, "areaDesc", path)
+    def _area(self, element: Element, path: str, msg_type: MsgType) -> Area | None:
+        """The area, or None when a part of it had a problem (noted already)."""
+        noted = len(self.problems)
+        description = self._noted(lambda: self._required(element, "areaDesc", path))
         polygons = [
-            _polygon(_text(child), child_path)
+            polygon
             for child, child_path in self._indexed(element, "polygon", path)
+            if (polygon := self._noted(_polygon, _text(child), child_path))
         ]
         circles = [
-            _circle(_text(child), child_path)
+            circle
             for child, child_path in self._indexed(element, "circle", path)
+            if (circle := self._noted(_circle, _text(child), child_path))
         ]
         geocodes = []
         for child, child_path in self._indexed(element, "geocode", path):
@@ -253,7 +330,14 @@ class _Reader:
             code = admin_code(name, self._value(child, child_path))
             if code is not None:
                 geocodes.append(code)
-        return finish_area(description, geocodes, polygons, circles, msg_type, path)
+        if description is None or len(self.problems) > noted:
+            return None  # without its broken shape it would pass for a smaller area
+        try:
+            return finish_area(description, geocodes, polygons, circles, msg_type, path)
+        except NotDispatchable as unmatchable:
+            # Kept, so that a preview names the area it could not place.
+            self.problems.append(unmatchable)
+            return Area(description.strip(), tuple(geocodes), tuple(polygons), tuple(circles))
 
 
 def _text(element: Element) -> str:

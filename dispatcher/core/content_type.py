@@ -4,22 +4,29 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from dispatcher.core.cap import parse_cap
+from dispatcher.core.cap import read_cap
 from dispatcher.core.errors import InvalidWarning
-from dispatcher.core.jsonform import parse_json
+from dispatcher.core.jsonform import read_json
 from dispatcher.core.model import Warning
-from dispatcher.core.warning_rules import check_size
+from dispatcher.core.warning_rules import Reading, check_size
 
 
-class _Parser(Protocol):
-    def __call__(self, body: bytes, *, max_bytes: int = ...) -> Warning: ...
+class _Reader(Protocol):
+    def __call__(self, body: bytes, *, max_bytes: int = ...) -> Reading: ...
 
 
-_PARSERS: dict[str, _Parser] = {
-    "application/cap+xml": parse_cap,
-    "application/xml": parse_cap,
-    "text/xml": parse_cap,
-    "application/json": parse_json,
+SUFFIX_TYPES = {
+    ".xml": "application/cap+xml",
+    ".cap": "application/cap+xml",
+    ".json": "application/json",
+}
+"""The content type a warning file is taken to have by its suffix (`jiaoying parse`, `post`)."""
+
+_READERS: dict[str, _Reader] = {
+    "application/cap+xml": read_cap,
+    "application/xml": read_cap,
+    "text/xml": read_cap,
+    "application/json": read_json,
 }
 
 
@@ -29,26 +36,40 @@ def parse_warning(body: bytes, content_type: str, *, max_bytes: int = 1_000_000)
     Parameters such as `; charset=utf-8` are ignored. An empty content type is sniffed
     from the first non-blank byte (`<` is CAP, `{` is JSON), since some AMQP producers
     set none. Returns the `Warning`; raises `InvalidWarning` for an unknown content type,
-    an unrecognisable body, or whatever the chosen parser refuses.
+    an unrecognisable body, or whatever the chosen parser refuses (every problem found).
     """
     check_size(body, max_bytes)
+    return _reader(body, content_type)(body, max_bytes=max_bytes).accepted()
+
+
+def read_warning(body: bytes, content_type: str, *, max_bytes: int = 1_000_000) -> Reading:
+    """The warning in `body` and every problem found in it, read as `parse_warning` reads
+    it but without refusing: what `jiaoying parse` previews."""
+    try:
+        reader = _reader(body, content_type)
+    except InvalidWarning as unknown:
+        return Reading(None, unknown.problems)
+    return reader(body, max_bytes=max_bytes)
+
+
+def _reader(body: bytes, content_type: str) -> _Reader:
     media_type = content_type.split(";", 1)[0].strip().lower()
     if not media_type:
-        return _sniff(body)(body, max_bytes=max_bytes)
-    parser = _PARSERS.get(media_type)
-    if parser is None:
+        return _sniff(body)
+    reader = _READERS.get(media_type)
+    if reader is None:
         raise InvalidWarning(
-            f"content type {media_type!r} is not one of {', '.join(_PARSERS)}", "content_type"
+            f"content type {media_type!r} is not one of {', '.join(_READERS)}", "content_type"
         )
-    return parser(body, max_bytes=max_bytes)
+    return reader
 
 
-def _sniff(body: bytes) -> _Parser:
+def _sniff(body: bytes) -> _Reader:
     start = body.removeprefix(b"\xef\xbb\xbf").lstrip()[:1]
     if start == b"<":
-        return parse_cap
+        return read_cap
     if start == b"{":
-        return parse_json
+        return read_json
     raise InvalidWarning(
         "no content type, and the body starts with neither '<' (CAP) nor '{' (JSON)",
         "content_type",

@@ -28,6 +28,9 @@ from dispatcher.core.warning_rules import (
     RESPONSE_TYPES,
     SEVERITIES,
     URGENCIES,
+    Problems,
+    Reading,
+    check_acted_on,
     check_infos,
     check_references,
     check_size,
@@ -42,7 +45,6 @@ from dispatcher.core.warning_rules import (
     parse_reference,
     parse_scope,
     parse_status,
-    require_level,
 )
 
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -131,53 +133,92 @@ def parse_json(body: bytes, *, max_bytes: int = 1_000_000) -> Warning:
 
     Returns the `Warning` (with `source="json"`). Raises `InvalidWarning` (and nothing
     else) for a body over `max_bytes`, text that is not a JSON object of the form, or
-    content that breaks a rule of `dispatcher.core.warning_rules`.
+    content that breaks a rule of `dispatcher.core.warning_rules`; with several problems, it
+    carries every one (`InvalidWarning.problems`).
     """
-    check_size(body, max_bytes)
+    return read_json(body, max_bytes=max_bytes).accepted()
+
+
+def read_json(body: bytes, *, max_bytes: int = 1_000_000) -> Reading:
+    """Read one JSON warning to its end, collecting every problem instead of stopping."""
     try:
+        check_size(body, max_bytes)
         form = WarningForm.model_validate_json(body.removeprefix(_UTF8_BOM))
+    except InvalidWarning as too_big:
+        return Reading(None, too_big.problems)
     except ValidationError as exc:
-        raise _invalid(exc) from None
-    return _warning(form)
+        return Reading(None, _invalid(exc).problems)
+    problems = Problems()
+    warning = _warning(form, problems)
+    return Reading(warning, tuple(problems.found))
 
 
 def _invalid(exc: ValidationError) -> InvalidWarning:
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    loc = list(first["loc"])
-    # Drop the union tag pydantic puts in the location: the producer never wrote it.
-    for index in range(len(loc) - 1):
-        if loc[index] == "parameters" and loc[index + 1] in ("object", "pairs"):
-            del loc[index + 1]
-            break
-    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
-    reason = _REASONS.get(first["type"], first["msg"])
-    if len(errors) > 1:
-        reason += f" (and {len(errors) - 1} more problem(s))"
-    return InvalidWarning(reason, path.removeprefix("."))
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = list(error["loc"])
+        # Drop the union tag pydantic puts in the location: the producer never wrote it.
+        for index in range(len(loc) - 1):
+            if loc[index] == "parameters" and loc[index + 1] in ("object", "pairs"):
+                del loc[index + 1]
+                break
+        path = "".join(_path_part(part) for part in loc)
+        reason = _REASONS.get(error["type"], error["msg"])
+        problems.append(InvalidWarning(reason, path.removeprefix(".")))
+    return InvalidWarning.of(problems)
 
 
-def _warning(form: WarningForm) -> Warning:
+def _path_part(part: str | int) -> str:
+    if isinstance(part, int):
+        return f"[{part}]"
+    # A producer's unknown field name goes into the reason as it is only when it reads as
+    # a name; anything else (a NUL, a control character) is quoted and escaped.
+    return f".{part}" if part.isidentifier() else f"[{json.dumps(part)}]"
+
+
+def _warning(form: WarningForm, problems: Problems) -> Warning | None:
+    identifier: str | None = None
     if form.identifier is not None and form.id is not None:
-        raise InvalidWarning("give identifier or its alias id, not both", "id")
-    if form.id is not None:
-        identifier = check_token(form.id, "identifier", "id")
+        problems.noted(_raise, "give identifier or its alias id, not both", "id")
+    elif form.id is not None:
+        identifier = problems.noted(check_token, form.id, "identifier", "id")
     elif form.identifier is not None:
-        identifier = check_token(form.identifier, "identifier", "identifier")
+        identifier = problems.noted(check_token, form.identifier, "identifier", "identifier")
     else:
-        raise InvalidWarning("identifier (or id) is required", "identifier")
-    sender = check_token(form.sender, "sender", "sender")
-    sent = parse_datetime(form.sent, "sent")
-    status = parse_status(form.status, "status")
-    msg_type = parse_msg_type(form.msg_type, "msg_type", "msg_type")
-    scope = parse_scope(form.scope, "scope")
+        problems.noted(_raise, "identifier (or id) is required", "identifier")
+    sender = problems.noted(check_token, form.sender, "sender", "sender")
+    sent = problems.noted(parse_datetime, form.sent, "sent")
+    status = problems.noted(parse_status, form.status, "status")
+    msg_type = problems.noted(parse_msg_type, form.msg_type, "msg_type", "msg_type")
+    scope = problems.noted(parse_scope, form.scope, "scope")
     references = tuple(
-        parse_reference(ref.sender, ref.identifier, ref.sent, f"references[{index}]")
+        reference
         for index, ref in enumerate(form.references)
+        if (
+            reference := problems.noted(
+                parse_reference, ref.sender, ref.identifier, ref.sent, f"references[{index}]"
+            )
+        )
     )
-    check_references(msg_type, references, "references")
-    infos = tuple(_info(info, f"infos[{index}]", msg_type) for index, info in enumerate(form.infos))
-    check_infos(msg_type, infos, "infos", "info")
+    if msg_type is not None:
+        problems.noted(check_acted_on, msg_type, "msg_type", "msg_type")
+        if msg_type.acted_on:
+            problems.noted(check_references, msg_type, references, "references")
+    # With its msg_type unreadable, the rules that depend on it are not applied.
+    acted_on = msg_type if msg_type is not None and msg_type.acted_on else MsgType.CANCEL
+    infos = tuple(
+        _info(info, f"infos[{index}]", acted_on, problems) for index, info in enumerate(form.infos)
+    )
+    problems.noted(check_infos, acted_on, infos, "infos", "info")
+    if (
+        identifier is None
+        or sender is None
+        or sent is None
+        or status is None
+        or msg_type is None
+        or scope is None
+    ):
+        return None
     return Warning(
         identifier=identifier,
         sender=sender,
@@ -192,49 +233,67 @@ def _warning(form: WarningForm) -> Warning:
     )
 
 
-def _info(form: InfoForm, path: str, msg_type: MsgType) -> Info:
+def _raise(reason: str, path: str) -> None:
+    raise InvalidWarning(reason, path)
+
+
+def _info(form: InfoForm, path: str, msg_type: MsgType, problems: Problems) -> Info:
+    """The info block with what could be read of it; each problem is noted."""
     if not form.event.strip():
-        raise InvalidWarning("event is empty", f"{path}.event")
+        problems.noted(_raise, "event is empty", f"{path}.event")
     stated = None
     if form.level is not None and (stated := level_from_value(form.level)) is None:
-        raise InvalidWarning(
+        problems.noted(
+            _raise,
             f"level {form.level!r} is not a warning level (red/orange/yellow/blue, "
             "红色/橙色/黄色/蓝色, 04–01)",
             f"{path}.level",
         )
-    severity = parse_choice(form.severity, SEVERITIES, "severity", f"{path}.severity")
+    severity = (
+        problems.noted(parse_choice, form.severity, SEVERITIES, "severity", f"{path}.severity")
+        or "Unknown"
+    )
     parameters = (
         tuple(form.parameters.items()) if isinstance(form.parameters, dict) else form.parameters
     )
-    level = resolve_level(parameters, form.event, form.headline, severity, stated=stated)
-    require_level(level, msg_type, path)
     return Info(
         language=form.language.strip() or "en-US",
         event=form.event,
-        urgency=parse_choice(form.urgency, URGENCIES, "urgency", f"{path}.urgency"),
+        urgency=problems.noted(parse_choice, form.urgency, URGENCIES, "urgency", f"{path}.urgency")
+        or "Unknown",
         severity=severity,
-        certainty=parse_choice(form.certainty, CERTAINTIES, "certainty", f"{path}.certainty"),
-        level=level,
+        certainty=problems.noted(
+            parse_choice, form.certainty, CERTAINTIES, "certainty", f"{path}.certainty"
+        )
+        or "Unknown",
+        level=resolve_level(parameters, form.event, form.headline, severity, stated=stated),
         categories=form.categories,
-        response_types=_choices(form.response_types, f"{path}.response_types"),
+        response_types=_choices(form.response_types, f"{path}.response_types", problems),
         headline=form.headline,
         description=form.description,
         instruction=form.instruction,
-        effective=_time(form.effective, f"{path}.effective"),
-        onset=_time(form.onset, f"{path}.onset"),
-        expires=_time(form.expires, f"{path}.expires"),
+        effective=problems.noted(_time, form.effective, f"{path}.effective"),
+        onset=problems.noted(_time, form.onset, f"{path}.onset"),
+        expires=problems.noted(_time, form.expires, f"{path}.expires"),
         sender_name=form.sender_name,
         parameters=parameters,
         areas=tuple(
-            _area(area, f"{path}.areas[{index}]", msg_type) for index, area in enumerate(form.areas)
+            area
+            for index, area_form in enumerate(form.areas)
+            if (area := _area(area_form, f"{path}.areas[{index}]", msg_type, problems)) is not None
         ),
     )
 
 
-def _choices(values: Sequence[str], path: str) -> tuple[str, ...]:
+def _choices(values: Sequence[str], path: str, problems: Problems) -> tuple[str, ...]:
     return tuple(
-        parse_choice(value, RESPONSE_TYPES, "response type", f"{path}[{index}]")
+        choice
         for index, value in enumerate(values)
+        if (
+            choice := problems.noted(
+                parse_choice, value, RESPONSE_TYPES, "response type", f"{path}[{index}]"
+            )
+        )
     )
 
 
@@ -242,26 +301,36 @@ def _time(text: str | None, path: str) -> datetime | None:
     return None if text is None else parse_datetime(text, path)
 
 
-def _area(form: AreaForm, path: str, msg_type: MsgType) -> Area:
+def _area(form: AreaForm, path: str, msg_type: MsgType, problems: Problems) -> Area | None:
+    """The area, or None when a part of it had a problem (noted)."""
+    noted = len(problems.found)
     for index, code in enumerate(form.geocodes):
         # Unlike CAP's open-ended geocode, this field is defined as division codes, so a
         # value that is not one is a producer's mistake to report, not a scheme to skip.
         if not is_admin_code(code):
-            raise InvalidWarning(
+            problems.noted(
+                _raise,
                 f"geocode {code!r} is not an administrative division code (6, 9 or 12 digits)",
                 f"{path}.geocodes[{index}]",
             )
-    return finish_area(
+    polygons = [
+        problems.noted(make_polygon, polygon, f"{path}.polygons[{index}]")
+        for index, polygon in enumerate(form.polygons)
+    ]
+    circles = [
+        problems.noted(
+            make_circle, circle.lat, circle.lon, circle.radius_km, f"{path}.circles[{index}]"
+        )
+        for index, circle in enumerate(form.circles)
+    ]
+    if len(problems.found) > noted:
+        return None  # without its broken part it would pass for a smaller area
+    return problems.noted(
+        finish_area,
         form.description,
         form.geocodes,
-        [
-            make_polygon(polygon, f"{path}.polygons[{index}]")
-            for index, polygon in enumerate(form.polygons)
-        ],
-        [
-            make_circle(circle.lat, circle.lon, circle.radius_km, f"{path}.circles[{index}]")
-            for index, circle in enumerate(form.circles)
-        ],
+        [polygon for polygon in polygons if polygon is not None],
+        [circle for circle in circles if circle is not None],
         msg_type,
         path,
     )

@@ -19,6 +19,7 @@ from typing import Literal
 Target = Literal["r", "s"]  # r: recipient row; s: summons row
 _LAYOUT = struct.Struct(">cQI")  # target, row id, expiry in minutes since the epoch
 _MAC_BYTES = 10  # 80 bits: forging one needs ~2**79 tries against a rate-limited page
+_TOKEN_CHARS = -(-(_LAYOUT.size + _MAC_BYTES) * 4 // 3)  # unpadded base64
 
 
 class BadLink(Exception):
@@ -78,6 +79,11 @@ class AnswerLinks:
 
     def _mac(self, payload: bytes) -> bytes:
         return hmac.new(self._secret, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def url_length(public_url: str) -> int:
+    """How many characters an answer link under `public_url` has (its token: 31)."""
+    return len(public_url.rstrip("/")) + len("/a/") + _TOKEN_CHARS
 
 
 def link_expiry(expires: datetime | None, now: datetime) -> datetime:

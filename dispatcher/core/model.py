@@ -6,7 +6,7 @@ wire format again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -44,11 +44,19 @@ class Status(StrEnum):
 
 
 class MsgType(StrEnum):
-    """CAP `msgType` values jiaoying acts on (Ack and Error are refused at parse time)."""
+    """CAP `msgType`. jiaoying acts on Alert, Update and Cancel; an Ack or Error answers a
+    message and is read only to be shown (`parse`) and refused (`NotDispatchable`)."""
 
     ALERT = "Alert"
     UPDATE = "Update"
     CANCEL = "Cancel"
+    ACK = "Ack"
+    ERROR = "Error"
+
+    @property
+    def acted_on(self) -> bool:
+        """True for the three message types jiaoying dispatches or applies."""
+        return self in (MsgType.ALERT, MsgType.UPDATE, MsgType.CANCEL)
 
 
 class Scope(StrEnum):
@@ -154,10 +162,12 @@ class Warning:
 
     @property
     def primary(self) -> Info:
-        """The info block jiaoying speaks from: the first Chinese one, else the first."""
-        for info in self.infos:
-            if info.language.lower().startswith("zh"):
-                return info
+        """The info block jiaoying speaks from: the first Chinese one, else the first
+        English one (a MeteoAlarm warning leads in its country's language), else the first."""
+        for prefix in ("zh", "en"):
+            for info in self.infos:
+                if info.language.lower().startswith(prefix):
+                    return info
         return self.infos[0]
 
     @property
@@ -184,3 +194,9 @@ class Warning:
     @property
     def key(self) -> tuple[str, str, datetime]:
         return (self.sender, self.identifier, self.sent)
+
+
+def with_level(warning: Warning, level: Level) -> Warning:
+    """`warning` with `level` stated on each info block that states none."""
+    infos = tuple(info if info.level else replace(info, level=level) for info in warning.infos)
+    return replace(warning, infos=infos)

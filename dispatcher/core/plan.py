@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dispatcher.core.area import Resolution, resolve
-from dispatcher.core.errors import InvalidWarning
+from dispatcher.core.errors import InvalidWarning, NotDispatchable
 from dispatcher.core.lifecycle import Lifecycle, start
-from dispatcher.core.model import Warning
+from dispatcher.core.model import Level, MsgType, Warning, with_level
 from dispatcher.core.policy import LevelPolicy, Policy
 from dispatcher.core.roster import Person, Roster
 
@@ -59,9 +59,29 @@ def resolve_or_reject(warning: Warning, roster: Roster) -> Resolution:
     return resolution
 
 
+def settle_level(warning: Warning, default_level: Level | None) -> Warning:
+    """An Alert whose level cannot be told (severity Unknown, no level parameter, no
+    colour word) with the policy's `default_level` stated; any other warning unchanged.
+
+    Raises `NotDispatchable` for such an Alert when the policy names no default level.
+    An Update that states no level keeps its chain's, which only the store knows.
+    """
+    if warning.msg_type is not MsgType.ALERT or warning.level is not None:
+        return warning
+    if default_level is not None:
+        return with_level(warning, default_level)
+    severities = ", ".join(dict.fromkeys(info.severity for info in warning.infos)) or "none"
+    raise NotDispatchable(
+        f"cannot tell the warning level: severity {severities}, no level parameter and no "
+        "colour word in the event or headline, and the policy names no default_level "
+        "(set one, e.g. `default_level: yellow`, to take such warnings)",
+        "alert/info[0]/severity" if warning.source == "cap" else "infos[0].severity",
+    )
+
+
 def plan_alert(warning: Warning, roster: Roster, policy: Policy) -> Plan:
     """The plan for a new Alert. Raises InvalidWarning when it cannot be dispatched."""
-    lifecycle = start(warning)
+    lifecycle = start(settle_level(warning, policy.default_level))
     resolution = resolve_or_reject(warning, roster)
     return Plan(
         lifecycle=lifecycle,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from dispatcher.core.durations import format_duration, parse_duration
 from dispatcher.core.errors import PolicyError
+from dispatcher.core.levels import level_from_value
 from dispatcher.core.model import Level
 
 PERSON_CHANNELS = ("voice", "sms", "wechat")
@@ -68,7 +69,11 @@ class LevelPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
+    """Per level, its steps; and `default_level`, the level of a warning that states none
+    (severity Unknown, no level parameter): None, and such a warning is refused."""
+
     levels: Mapping[Level, LevelPolicy]
+    default_level: Level | None = None
 
     def for_level(self, level: Level) -> LevelPolicy:
         return self.levels[level]
@@ -137,6 +142,7 @@ class _LevelModel(BaseModel):
 class _PolicyModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    default_level: Level | None = None
     red: _LevelModel
     orange: _LevelModel
     yellow: _LevelModel
@@ -161,17 +167,23 @@ def policy_from_data(raw: object, *, source: str = "policy") -> Policy:
     """Validate an already-decoded policy mapping (YAML, or JSON kept with a warning)."""
     if not isinstance(raw, dict):
         raise PolicyError([f"{source}: expected a mapping of levels (red, orange, yellow, blue)"])
+    default = raw.get("default_level")
+    if isinstance(default, str) and (named := level_from_value(default)) is not None:
+        raw = {**raw, "default_level": named.value}  # 黄色, Yellow, 02: the level's own name
     try:
         model = _PolicyModel.model_validate(raw)
     except ValidationError as exc:
         raise PolicyError([_describe(error) for error in exc.errors()]) from None
     levels = {level: _level(level, getattr(model, level.value)) for level in Level}
-    return Policy(levels=levels)
+    return Policy(levels=levels, default_level=model.default_level)
 
 
 def policy_to_data(policy: Policy) -> dict[str, Any]:
     """The policy as plain data that `policy_from_data` reads back unchanged."""
-    return {level.value: _level_data(policy.for_level(level)) for level in Level}
+    data: dict[str, Any] = {level.value: _level_data(policy.for_level(level)) for level in Level}
+    if policy.default_level is not None:
+        data["default_level"] = policy.default_level.value
+    return data
 
 
 def _level_data(level: LevelPolicy) -> dict[str, Any]:

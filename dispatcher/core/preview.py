@@ -94,6 +94,7 @@ def describe_plan(plan: Plan, roster: Roster) -> dict[str, Any]:
                 "role": person.role,
                 "phone": mask_phone(person.phone) if person.phone else None,
                 "wechat": person.wechat_openid is not None,
+                "channels": sorted(planned.addresses & plan.policy.channels),
                 "grids": list(planned.grid_codes),
                 "timeline": timeline(plan, planned, roster),
             }

@@ -2,30 +2,32 @@
 
 `cap.py` and `jsonform.py` only read their format; every rule about what a warning may
 contain lives here once, so CAP and JSON producers are held to the same contract. Each
-function takes the `path` of the element it checks and raises `InvalidWarning` there.
+function takes the `path` of the element it checks and raises `InvalidWarning` there
+(`NotDispatchable` where the document is sound but names nothing jiaoying can act on).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
-from dispatcher.core.errors import InvalidWarning
+from dispatcher.core.errors import InvalidWarning, NotDispatchable
 from dispatcher.core.model import (
     Area,
     Circle,
     Info,
-    Level,
     MsgType,
     Point,
     Polygon,
     Reference,
     Scope,
     Status,
+    Warning,
 )
 
 URGENCIES = ("Immediate", "Expected", "Future", "Past", "Unknown")
@@ -55,9 +57,57 @@ _DATETIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?"
 )
 _ACTED_ON = (MsgType.ALERT, MsgType.UPDATE)
-_WITH_ARTICLE = {MsgType.ALERT: "an Alert", MsgType.UPDATE: "an Update", MsgType.CANCEL: "a Cancel"}
+_WITH_ARTICLE = {
+    MsgType.ALERT: "an Alert",
+    MsgType.UPDATE: "an Update",
+    MsgType.CANCEL: "a Cancel",
+    MsgType.ACK: "an Ack",
+    MsgType.ERROR: "an Error",
+}
 
 _E = TypeVar("_E", bound=StrEnum)
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a document says, and every problem found in it.
+
+    `warning` is built whenever the message's own fields could be read, even when an
+    info block has problems (it then lacks what could not be read): a preview shows it
+    beside the problems. Only with no problems at all is it a warning to accept.
+    """
+
+    warning: Warning | None
+    problems: tuple[InvalidWarning, ...]
+
+    @property
+    def defects(self) -> tuple[InvalidWarning, ...]:
+        """The problems that are defects of the document (not `NotDispatchable`)."""
+        return tuple(p for p in self.problems if not isinstance(p, NotDispatchable))
+
+    def accepted(self) -> Warning:
+        """The warning; raises `InvalidWarning` carrying every problem if there is one."""
+        if self.warning is None or self.problems:
+            raise InvalidWarning.of(self.problems)
+        return self.warning
+
+
+class Problems:
+    """The problems of one document, noted as they are found so that reading goes on
+    and the document is refused with every one of them, not only the first."""
+
+    def __init__(self) -> None:
+        self.found: list[InvalidWarning] = []
+
+    def noted(self, read: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T | None:
+        """What `read(*args, **kwargs)` returns, or None after noting the problem it raised."""
+        try:
+            return read(*args, **kwargs)
+        except InvalidWarning as problem:
+            self.found.extend(problem.problems)
+            return None
 
 
 def check_size(body: bytes, max_bytes: int) -> None:
@@ -127,14 +177,18 @@ def parse_scope(value: str, path: str) -> Scope:
 
 
 def parse_msg_type(value: str, path: str, name: str = "msgType") -> MsgType:
-    """CAP `msgType` Alert, Update or Cancel; raises `InvalidWarning` for Ack, Error or other."""
-    if value.strip().casefold() in ("ack", "error"):
-        raise InvalidWarning(
-            f"{name} {value.strip()} is not accepted: it answers a message, it is not a "
+    """CAP `msgType`, any of the five; raises `InvalidWarning` for another value."""
+    return _parse_enum(MsgType, value, name, path)
+
+
+def check_acted_on(msg_type: MsgType, path: str, name: str = "msgType") -> None:
+    """Raise `NotDispatchable` for an Ack or Error: it answers a message, warns nobody."""
+    if not msg_type.acted_on:
+        raise NotDispatchable(
+            f"{name} {msg_type.value} is not accepted: it answers a message, it is not a "
             "warning (jiaoying acts on Alert, Update and Cancel)",
             path,
         )
-    return _parse_enum(MsgType, value, name, path)
 
 
 def parse_reference(sender: str, identifier: str, sent: str, path: str) -> Reference:
@@ -149,7 +203,8 @@ def parse_reference(sender: str, identifier: str, sent: str, path: str) -> Refer
 def check_references(msg_type: MsgType, references: Sequence[Reference], path: str) -> None:
     """Raise `InvalidWarning` unless references are present exactly when CAP requires them.
 
-    An Update or Cancel must say which earlier message it replaces; an Alert is new.
+    An Update, Cancel, Ack or Error must say which earlier message it concerns; an Alert
+    is new.
     """
     if msg_type is MsgType.ALERT and references:
         raise InvalidWarning("references are not allowed on an Alert", path)
@@ -213,8 +268,8 @@ def finish_area(
 ) -> Area:
     """An `Area` from validated parts.
 
-    Raises `InvalidWarning` when the description is empty, or when an Alert or Update
-    area names no place jiaoying can match people against.
+    Raises `InvalidWarning` when the description is empty, `NotDispatchable` when an
+    Alert or Update area names no place jiaoying can match people against.
     """
     area = Area(
         description=description.strip(),
@@ -225,33 +280,20 @@ def finish_area(
     if not area.description:
         raise InvalidWarning("area has no description (areaDesc)", path)
     if msg_type in _ACTED_ON and not (area.geocodes or area.polygons or area.circles):
-        raise InvalidWarning("area has no administrative code, polygon or circle", path)
+        raise NotDispatchable("area has no administrative code, polygon or circle", path)
     return area
 
 
-def require_level(level: Level | None, msg_type: MsgType, path: str) -> None:
-    """Raise `InvalidWarning` when an Alert or Update info block has no level.
-
-    The level chooses the 叫应 policy; a Cancel stops one, so it may go without.
-    """
-    if level is None and msg_type in _ACTED_ON:
-        raise InvalidWarning(
-            "cannot determine warning level: no level parameter, no colour word in the "
-            "event or headline, and severity is Unknown",
-            path,
-        )
-
-
 def check_infos(msg_type: MsgType, infos: Sequence[Info], path: str, info_name: str) -> None:
-    """Raise `InvalidWarning` when an Alert or Update has no info block or no area at all.
+    """Raise `NotDispatchable` when an Alert or Update has no info block or no area at all.
 
     Such a message names nobody to warn; accepting it would look like success.
     """
     if msg_type not in _ACTED_ON:
         return
     if not infos:
-        raise InvalidWarning(f"{_WITH_ARTICLE[msg_type]} needs at least one {info_name}", path)
+        raise NotDispatchable(f"{_WITH_ARTICLE[msg_type]} needs at least one {info_name}", path)
     if not any(info.areas for info in infos):
-        raise InvalidWarning(
+        raise NotDispatchable(
             f"{_WITH_ARTICLE[msg_type]} needs at least one area: nobody to warn", path
         )

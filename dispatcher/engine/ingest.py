@@ -9,7 +9,7 @@ recorded; store trouble propagates unchanged, so the caller can retry (AMQP requ
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -20,8 +20,8 @@ from dispatcher.core.content_type import parse_warning
 from dispatcher.core.errors import InvalidWarning
 from dispatcher.core.jsonform import warning_to_data
 from dispatcher.core.lifecycle import advance
-from dispatcher.core.model import MsgType, Warning
-from dispatcher.core.plan import plan_alert, recipients_of, resolve_or_reject
+from dispatcher.core.model import MsgType, Warning, with_level
+from dispatcher.core.plan import plan_alert, recipients_of, resolve_or_reject, settle_level
 from dispatcher.core.policy import Policy, policy_to_data
 from dispatcher.engine.roster_book import RosterBook
 from dispatcher.runtime.metrics import Metrics
@@ -92,6 +92,17 @@ class Ingestor:
             warning = parse_warning(body, content_type, max_bytes=MAX_BODY)
         except InvalidWarning as error:
             raise await self._reject(error, body, content_type, source, None) from None
+        try:
+            settled = settle_level(warning, self._policy.default_level)
+        except InvalidWarning as error:
+            raise await self._reject(error, body, content_type, source, warning) from None
+        if settled is not warning:
+            log.info(
+                "warning level from the policy's default_level",
+                identifier=warning.identifier,
+                level=settled.level.value if settled.level else None,
+            )
+        warning = settled
         received = Received(warning, body, content_type, source, warning_to_data(warning))
         try:
             ingested = await self._store(received)
@@ -168,6 +179,10 @@ class Ingestor:
                 "references no warning jiaoying knows (sender,identifier,sent)",
                 "alert/references",
             )
+        if warning.msg_type is MsgType.UPDATE and warning.level is None:
+            # An Update that states no level keeps the level of the warning it updates.
+            warning = with_level(warning, chain.lifecycle.level)
+            received = replace(received, warning=warning, parsed=warning_to_data(warning))
         lifecycle = advance(chain.lifecycle, warning)
         await update_chain(conn, chain.warning_id, warning, lifecycle)
         await insert_message(conn, chain.warning_id, received, lifecycle.revision, now)

@@ -175,6 +175,7 @@ class Scheduler:
         by_warning: dict[str, list[Effects]] = defaultdict(list)
         claims: list[tuple[Claim, ChainState, int]] = []
         events: list[dict[str, Any]] = []
+        grids_of: dict[int, tuple[str, ...]] = {}
         handled = 0
         for recipient in stored:
             chain = chains[recipient.warning_id]
@@ -191,6 +192,7 @@ class Scheduler:
             if handled and len(claims) + len(effects.claims) > room:
                 break
             handled += 1
+            grids_of[recipient.id] = recipient.grid_codes
             if self._metrics is not None:
                 for row in effects.escalations:
                     self._metrics.escalations.labels(str(row.level)).inc()
@@ -223,7 +225,7 @@ class Scheduler:
         for warning_id, effects_list in by_warning.items():
             await self._escalate(conn, warning_id, effects_list, now)
         await add_events(conn, events)
-        return handled, await self._claim(conn, claims, now)
+        return handled, await self._claim(conn, claims, now, grids_of=grids_of)
 
     async def _escalate(
         self, conn: AsyncConnection, warning_id: str, effects: list[Effects], now: datetime
@@ -245,7 +247,10 @@ class Scheduler:
         summons_id: int | None = None,
         silent: tuple[str, ...] = (),
         grid_names: tuple[str, ...] = (),
+        grids_of: dict[int, tuple[str, ...]] | None = None,
     ) -> list[Order]:
+        """Store the claimed sends with their notices; `grids_of` gives each recipient's
+        grid codes, which its texts name."""
         rows, notices = [], {}
         for claim, chain, chain_revision in claims:
             roster = await self._rosters.get(conn, chain.roster_id)
@@ -259,7 +264,7 @@ class Scheduler:
                 claim,
                 warning_id=chain.warning_id,
                 warning=await self._text(conn, chain),
-                addressee=_addressee(roster, claim),
+                addressee=_addressee(roster, claim, grids_of),
                 valid_until=chain.lifecycle.expires,
                 link=link,
                 silent=silent,
@@ -375,11 +380,15 @@ def _remember(cache: dict[K, V], key: K, value: V) -> None:
     cache[key] = value
 
 
-def _addressee(roster: Roster, claim: Claim) -> Addressee:
+def _addressee(
+    roster: Roster, claim: Claim, grids_of: dict[int, tuple[str, ...]] | None
+) -> Addressee:
     if claim.person_id is not None:
         person = roster.persons.get(claim.person_id)
         if person is not None:
-            return Addressee(person.name, person.role)
+            codes = grids_of.get(claim.recipient_id, ()) if grids_of and claim.recipient_id else ()
+            grids = tuple(roster.grids[c].name if c in roster.grids else c for c in codes)
+            return Addressee(person.name, person.role, grids)
     if claim.zone_id is not None:
         for zone in roster.zones:
             if zone.zone_id == claim.zone_id:

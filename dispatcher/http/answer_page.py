@@ -1,5 +1,9 @@
 """`GET|POST /a/{token}`: the page behind an answer link, with one big 收到 button.
 
+Above the button the page shows the whole warning, which the SMS could only begin:
+level and colour, headline, the full instruction and description, issued and expires in
+Beijing time, and the person's own grids (`dispatcher.store.answer_views`).
+
 Only the POST from the page answers. Link scanners and chat previews GET every URL they
 see; if a GET answered, a preview would answer for a person who never read the warning.
 A forged, damaged or expired token gets a clear page and records nothing.
@@ -19,9 +23,10 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dispatcher.core.links import AnswerLinks, BadLink, LinkTarget
-from dispatcher.http.keys import REPLIES
+from dispatcher.http.api import READER
+from dispatcher.http.keys import REPLIES, ROSTERS
 from dispatcher.http.ratelimit import RateLimit
-from dispatcher.store.reports import LinkSubject
+from dispatcher.store.answer_views import WarningPage, warning_page
 
 LINKS: web.AppKey[AnswerLinks | None] = web.AppKey("answer_links")
 PAGES = web.AppKey("answer_pages", Environment)
@@ -52,21 +57,37 @@ async def show_page(request: web.Request) -> web.Response:
     target = _verify(request)
     if isinstance(target, web.Response):
         return target
-    subject = await request.app[REPLIES].link_subject(target)
-    if subject is None:
+    page = await _warning(request, target)
+    if page is None:
         return _page(request, status=404, problem="找不到这条预警")
-    return _page(request, subject=subject)
+    return _page(request, page=page)
 
 
 async def press_received(request: web.Request) -> web.Response:
     target = _verify(request)
     if isinstance(target, web.Response):
         return target
-    subject = await request.app[REPLIES].answer_link(target)
-    if subject is None:
+    if await request.app[REPLIES].answer_link(target) is None:
         return _page(request, status=404, problem="找不到这条预警")
-    refreshed = await request.app[REPLIES].link_subject(target)
-    return _page(request, subject=refreshed or subject)
+    page = await _warning(request, target)
+    if page is None:
+        return _page(request, status=404, problem="找不到这条预警")
+    return _page(request, page=page)
+
+
+async def _warning(request: web.Request, target: LinkTarget) -> WarningPage | None:
+    async with request.app[READER].reader.connect() as conn:
+        return await warning_page(
+            conn, target.kind, target.id, request.app[ROSTERS], request.app[NOW]()
+        )
+
+
+def beijing(moment: datetime | None) -> dict[str, str] | None:
+    """A moment as the page shows it: Beijing time, readable and machine-readable."""
+    if moment is None:
+        return None
+    local = moment.astimezone(BEIJING)
+    return {"text": local.strftime("%Y年%m月%d日 %H:%M"), "iso": local.isoformat()}
 
 
 def _verify(request: web.Request) -> LinkTarget | web.Response:
@@ -91,19 +112,19 @@ def _page(
     request: web.Request,
     *,
     status: int = 200,
-    subject: LinkSubject | None = None,
+    page: WarningPage | None = None,
     problem: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
-    answered = (
-        subject.answered_at.astimezone(BEIJING).strftime("%m月%d日 %H:%M")
-        if subject and subject.answered_at
-        else ""
-    )
     html = (
         request.app[PAGES]
         .get_template("zh-CN/page/answer.html.j2")
-        .render(subject=subject, problem=problem, answered_text=answered)
+        .render(
+            page=page,
+            subject=page.subject if page else None,
+            problem=problem,
+            beijing=beijing,
+        )
     )
     return web.Response(
         text=html,

@@ -1,7 +1,8 @@
 """`POST /v1/warnings`: the same ingest path as AMQP, for producers that speak HTTP.
 
 202 with the warning's id for a new warning or a follow-up, 200 for a duplicate, 4xx with
-the reason for bad input (and the dead letter that keeps it), 503 while the store is down.
+the reason for bad input — every problem found, each with its path — and the dead letter
+that keeps it, 503 while the store is down.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ async def post_warning(request: web.Request) -> web.Response:
             status,
             rejected.error.reason,
             path=rejected.error.path,
+            problems=[
+                {"path": found.path, "reason": found.reason} for found in rejected.error.problems
+            ],
             dead_letter_id=rejected.dead_letter_id,
         )
     except (SQLAlchemyError, OSError):

@@ -291,8 +291,8 @@ async def record_dead_letter(
             received_at=now,
             source=source,
             content_type=content_type[:64],
-            reason=reason,
-            path=path[:255],
+            reason=_storable(reason),
+            path=_storable(path)[:255],
             size=len(body),
             excerpt=body[:DEAD_LETTER_EXCERPT],
             sender=key[0][:255] if key else None,
@@ -302,3 +302,8 @@ async def record_dead_letter(
         .returning(dead_letters.c.id)
     )
     return int(result.scalar_one())
+
+
+def _storable(text: str) -> str:
+    """`text` as PostgreSQL's text can hold it: a NUL or half a surrogate pair escaped."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")

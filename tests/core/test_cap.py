@@ -386,15 +386,6 @@ REJECTIONS = [
         id="area with a postcode",
     ),
     pytest.param(
-        [
-            ("<parameter><valueName>预警级别</valueName><value>红色</value></parameter>", ""),
-            ("<severity>Extreme", "<severity>Unknown"),
-        ],
-        "cannot determine warning level",
-        "alert/info[0]",
-        id="no level anywhere",
-    ),
-    pytest.param(
         [("</info>\n</alert>", "</info>\n  " + SECOND_INFO.format(polygon="1,2 3,4 1,2"))],
         "polygon has 3 points",
         "alert/info[1]/area[0]/polygon[0]",

@@ -208,7 +208,7 @@ def infos(draw: st.DrawFn) -> Info:
 
 @st.composite
 def warnings(draw: st.DrawFn) -> Warning:
-    msg_type = draw(st.sampled_from(MsgType))
+    msg_type = draw(st.sampled_from([m for m in MsgType if m.acted_on]))  # Ack/Error: refused
     references = st.builds(Reference, TOKEN, TOKEN, TIMES)
     return Warning(
         identifier=draw(TOKEN),

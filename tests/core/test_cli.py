@@ -32,6 +32,17 @@ def test_policy_check_summarises_each_level(capsys: pytest.CaptureFixture[str]) 
     assert main(["policy", "check", str(EXAMPLES / "policy.yaml")]) == 0
     out = capsys.readouterr().out
     assert "red: answer within 5m; 0s:voice+sms+wechat, 0s:broadcast" in out
+    assert "default_level: none (a warning that states no level is refused)" in out
+
+
+def test_policy_check_shows_the_default_level(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    shipped = (EXAMPLES / "policy.yaml").read_text(encoding="utf-8")
+    policy.write_text(shipped.replace("# default_level: yellow", "default_level: 黄色"), "utf-8")
+    assert main(["policy", "check", str(policy)]) == 0
+    assert "default_level: yellow (a warning that states no level)" in capsys.readouterr().out
 
 
 def test_policy_check_fails_on_a_bad_policy(
@@ -56,6 +67,7 @@ def test_parse_shows_who_would_be_called_with_masked_numbers(
             str(EXAMPLES / "roster"),
             "--policy",
             str(EXAMPLES / "policy.yaml"),
+            "--json",
         ]
     )
     assert code == 0
@@ -81,7 +93,7 @@ def test_parse_shows_who_would_be_called_with_masked_numbers(
 
 
 def test_parse_of_a_drill_marks_it(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["parse", str(EXAMPLES / "warnings/drill-flash-flood.xml")]) == 0
+    assert main(["parse", str(EXAMPLES / "warnings/drill-flash-flood.xml"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["drill"] is True
 
 
@@ -93,5 +105,5 @@ def test_parse_rejects_bad_input_with_path_and_reason(
     broken.write_text(original.replace("<msgType>Alert</msgType>", ""), encoding="utf-8")
     assert main(["parse", str(broken)]) == 1
     err = capsys.readouterr().err
-    assert "msgType" in err
+    assert "alert: <msgType> is missing" in err
     assert "Traceback" not in err

@@ -314,12 +314,6 @@ REJECTIONS = [
         id="boolean lat",
     ),
     pytest.param(
-        [((*I0, "level"), DELETE), ((*I0, "parameters"), {}), ((*I0, "severity"), "Unknown")],
-        "cannot determine warning level",
-        "infos[0]",
-        id="no level",
-    ),
-    pytest.param(
         [
             (
                 ("infos", 1),
@@ -338,7 +332,7 @@ REJECTIONS = [
     ),
     pytest.param(
         [(("sender",), 1), (("sent",), 2)],
-        "Input should be a valid string (and 1 more problem(s))",
+        "2 problems:\nsender: Input should be a valid string\nsent: Input should be a valid string",
         "sender",
         id="two problems",
     ),
@@ -524,3 +518,22 @@ def test_any_value_anywhere_only_ever_raises_invalid_warning(
     path: tuple[str | int, ...], value: object
 ) -> None:
     parses_or_refuses(document((path, value)))
+
+
+def test_every_defect_is_reported_with_its_path_not_only_the_first() -> None:
+    error = refusal(
+        document(
+            (("sent",), "2026-07-20 02:00"),
+            (("status",), "Real"),
+            ((*I0, "urgency"), "Now"),
+            ((*POLYGON, -1), [1.0, 1.0]),
+        )
+    )
+    assert [problem.path for problem in error.problems] == [
+        "sent",
+        "status",
+        "infos[0].urgency",
+        "infos[0].areas[1].polygons[0]",
+    ]
+    assert "polygon is not closed" in error.problems[3].reason
+    assert error.reason.startswith("4 problems:\nsent: ")

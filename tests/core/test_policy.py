@@ -166,3 +166,27 @@ def test_a_policy_kept_as_data_reads_back_unchanged() -> None:
 
     policy = load_policy(EXAMPLES / "policy.yaml")
     assert policy_from_data(policy_to_data(policy)) == policy
+
+
+RED = "red: {answer_within: 10m, steps: [{after: 0s, notify: [voice]}]}\n"
+
+
+@pytest.mark.parametrize(
+    ("written", "level"),
+    [("yellow", Level.YELLOW), ("Orange", Level.ORANGE), ("黄色", Level.YELLOW), ("04", Level.RED)],
+)
+def test_default_level_is_optional_and_read_as_any_level_word(written: str, level: Level) -> None:
+    assert parse_policy(RED + LEVELS_TAIL).default_level is None
+    policy = parse_policy(f"default_level: {written!r}\n" + RED + LEVELS_TAIL)
+    assert policy.default_level is level
+    from dispatcher.core.policy import policy_from_data, policy_to_data
+
+    assert policy_from_data(policy_to_data(policy)) == policy, "kept with each warning"
+
+
+def test_a_default_level_that_is_no_level_is_refused() -> None:
+    with pytest.raises(PolicyError) as refused:
+        parse_policy("default_level: purple\n" + RED + LEVELS_TAIL)
+    assert refused.value.problems == (
+        "default_level: Input should be 'red', 'orange', 'yellow' or 'blue'",
+    )

@@ -1,4 +1,4 @@
-"""Every message template renders for every example warning, fits its budget, marks drills."""
+"""Every message template renders for every example warning and marks drills."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher.core.content_type import parse_warning
-from dispatcher.engine.texts import Addressee, Texts, WarningText, fit, sms_segments
+from dispatcher.engine.texts import Addressee, Texts, WarningText
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples/warnings").glob("*.xml")) + sorted(
@@ -26,7 +26,6 @@ LINK = "https://jiaoying.luhe.gov.cn/a/cgAAAAAAAeJAAci7oysPXB2jiB18WoY"
 PERSON = Addressee("欧阳建国", "网格员")
 SILENT = ["欧阳建国", "司马晓燕", "诸葛明亮", "上官婉儿", "张三丰"]
 GRIDS = ["河田镇新田村第一网格", "河田镇新田村第二网格", "水唇镇螺洞村第三网格"]
-SMS_BUDGET = 3  # segments: 201 Chinese characters; an alert must not cost more
 
 
 def _texts_of_examples() -> list[WarningText]:
@@ -84,44 +83,6 @@ def test_a_drill_says_so_in_every_text(language: str, channel: str, kind: str) -
         if marker not in own_words:  # the drill example's own text says 演练 anyway
             real = _render(language, channel, kind, replace(warning, drill=False))
             assert marker not in real.lower()
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_sms_texts_fit_the_segment_budget(kind: str) -> None:
-    for warning in WARNINGS:
-        text = _render("zh-CN", "sms", kind, replace(warning, drill=True))
-        assert sms_segments(text) <= SMS_BUDGET, f"{kind}: {sms_segments(text)} segments: {text}"
-
-
-def test_an_sms_carries_the_answer_link_and_how_to_answer() -> None:
-    text = _render("zh-CN", "sms", "alert", WARNINGS[0])
-    assert LINK in text
-    assert "回复1" in text
-
-
-@pytest.mark.parametrize(
-    ("text", "segments"),
-    [
-        ("a" * 160, 1),
-        ("a" * 161, 2),
-        ("中" * 70, 1),
-        ("中" * 71, 2),
-        ("中" * 134, 2),
-        ("中" * 135, 3),
-        ("€" * 80, 1),
-        ("€" * 81, 2),
-        ("😀" * 35, 1),
-        ("😀" * 36, 2),
-    ],
-)
-def test_segments_are_counted_as_the_network_counts_them(text: str, segments: int) -> None:
-    assert sms_segments(text) == segments
-
-
-def test_fit_cuts_with_an_ellipsis() -> None:
-    assert fit("一二三四五", 5) == "一二三四五"
-    assert fit("一二三四五六", 5) == "一二三四…"
-    assert fit(" a \n b ", 10) == "a b"
 
 
 def test_an_operator_can_change_a_text_without_touching_code(tmp_path: Path) -> None:

@@ -1,0 +1,145 @@
+"""The commands that need no running service: serve it, its schema, and the checks of
+the files an operator edits (roster, policy, SMS templates)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dispatcher.core.durations import format_duration
+from dispatcher.core.links import url_length
+from dispatcher.engine.texts import PUBLIC_URL_BOUND, template_problems
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import check_roster, load_roster
+from dispatcher.runtime.settings import settings_or_exit
+from dispatcher.store import migrate
+from dispatcher.store.db import open_database
+
+
+def serve(args: argparse.Namespace) -> int:
+    from dispatcher.service import run_service
+
+    return run_service(settings_or_exit())
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    settings = settings_or_exit()
+
+    async def run() -> tuple[str | None, migrate.SchemaChange | None]:
+        db = open_database(settings.db_url)
+        try:
+            return await migrate.current(db), await migrate.bring_to_head(db, datetime.now(UTC))
+        finally:
+            await db.dispose()
+
+    try:
+        at, change = asyncio.run(run())
+    except migrate.SchemaMismatch as error:
+        print(f"jiaoying: {error}", file=sys.stderr)
+        return 1
+    if change is None:
+        print(f"schema: {at} → {at} (already there)")
+        return 0
+    print(f"schema: {change.before or 'none'} → {change.after}")
+    if change.backup is not None:
+        print(f"the database as it was before: {change.backup}")
+    return 0
+
+
+def db_current(args: argparse.Namespace) -> int:
+    settings = settings_or_exit()
+
+    async def run() -> str | None:
+        db = open_database(settings.db_url)
+        try:
+            return await migrate.current(db)
+        finally:
+            await db.dispose()
+
+    at = asyncio.run(run())
+    print(f"schema: {at or 'none'} (this jiaoying: {migrate.head()})")
+    return 0 if at == migrate.head() else 1
+
+
+def roster_check(args: argparse.Namespace) -> int:
+    problems = check_roster(args.directory)
+    if problems:
+        print(f"{args.directory}: {len(problems)} problem(s)", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    roster = load_roster(args.directory)
+    print(
+        f"{args.directory}: ok — {len(roster.grids)} grids, {len(roster.persons)} persons, "
+        f"{len(roster.zones)} broadcast zones"
+    )
+    return 0
+
+
+def policy_check(args: argparse.Namespace) -> int:
+    policy = load_policy(args.file)
+    for level, rules in policy.levels.items():
+        steps = ", ".join(
+            f"{format_duration(step.after)}:"
+            + "+".join(
+                [*step.notify]
+                + (["broadcast"] if step.broadcast else [])
+                + (["supervisor"] if step.escalate else [])
+                + ([step.task] if step.task else [])
+            )
+            for step in rules.steps
+        )
+        print(f"{level.value}: answer within {format_duration(rules.answer_within)}; {steps}")
+    if policy.default_level is not None:
+        print(f"default_level: {policy.default_level.value} (a warning that states no level)")
+    else:
+        print("default_level: none (a warning that states no level is refused)")
+    return 0
+
+
+def templates_check(args: argparse.Namespace) -> int:
+    public_url = args.public_url or "h" * PUBLIC_URL_BOUND
+    problems = template_problems(args.directory, link_length=url_length(public_url))
+    if problems:
+        print(f"{args.directory}: {len(problems)} problem(s)", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    print(
+        f"{args.directory}: ok — every SMS fits two parts beside an answer link of "
+        f"{url_length(public_url)} characters"
+    )
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve_command = commands.add_parser("serve", help="run the dispatcher")
+    serve_command.set_defaults(run=serve)
+
+    database = commands.add_parser("db", help="database schema").add_subparsers(required=True)
+    database.add_parser("upgrade", help="apply schema migrations").set_defaults(run=db_upgrade)
+    database.add_parser("current", help="show the schema revision").set_defaults(run=db_current)
+
+    roster = commands.add_parser("roster", help="roster tools").add_subparsers(required=True)
+    check = roster.add_parser("check", help="validate a roster directory")
+    check.add_argument("directory", type=Path)
+    check.set_defaults(run=roster_check)
+
+    policy = commands.add_parser("policy", help="policy tools").add_subparsers(required=True)
+    check = policy.add_parser("check", help="validate a policy file")
+    check.add_argument("file", type=Path)
+    check.set_defaults(run=policy_check)
+
+    templates = commands.add_parser("templates", help="message template tools")
+    check = templates.add_subparsers(required=True).add_parser(
+        "check", help="refuse SMS templates that cannot fit two parts"
+    )
+    check.add_argument("directory", type=Path)
+    check.add_argument(
+        "--public-url",
+        help=f"the JIAOYING_PUBLIC_URL links use (default: {PUBLIC_URL_BOUND} chars)",
+    )
+    check.set_defaults(run=templates_check)
