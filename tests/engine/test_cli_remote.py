@@ -134,12 +134,12 @@ async def test_ledger_writes_the_ledger_to_stdout(jiaoying: Jiaoying, tmp_path: 
         response = await jiaoying.client.get(f"/v1/warnings/{warning_id}/ledger.csv", headers=AUTH)
         return await response.read()
 
-    async def settled() -> bool:  # the cancel notices are out: the ledger holds still
+    async def settled() -> bool:  # the cancel notices are out and the warning closed: the ledger holds still
         before = await served()
         await asyncio.sleep(0.5)
-        return b"cancel" in before and before == await served()
+        return "全部结束 closed".encode() in before and before == await served()
 
-    await eventually(settled, within=10)
+    await eventually(settled, within=15)
     code, out, err = await jiaoying_cli("ledger", warning_id, **service(jiaoying))
     assert code == 0, err
     assert out == await served(), "the bytes the API serves, BOM and all"
