@@ -60,7 +60,9 @@ def parse(args: argparse.Namespace) -> int:
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = commands.add_parser("parse", help="read a warning and show what would be done")
     command.add_argument("file", type=Path)
-    command.add_argument("--roster", type=Path, help="roster directory: who would be called")
+    command.add_argument(
+        "--roster", type=Path, help="roster (a directory or an .xlsx workbook): who would be called"
+    )
     command.add_argument("--policy", type=Path, help="policy file (default: JIAOYING_POLICY)")
     command.add_argument("--content-type", help="override the type guessed from the suffix")
     command.add_argument("--json", action="store_true", help="the same as JSON")
