@@ -36,10 +36,9 @@ def parse(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
     policy = load_policy(args.policy or settings_or_exit().policy)
-    found = review(reading, policy, datetime.now(UTC))
-    plan = None
-    if args.roster is not None:
-        plan = preview_plan(found, load_roster(args.roster), policy)
+    roster = load_roster(args.roster) if args.roster is not None else None
+    found = review(reading, policy, datetime.now(UTC), roster)
+    plan = preview_plan(found, roster, policy) if roster is not None else None
     if args.json:
         output: dict[str, Any] = {
             "warning": warning_to_data(found.warning),

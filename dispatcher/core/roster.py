@@ -22,7 +22,7 @@ Rules the contract leaves open, decided here:
   (one official listed in two roles).
 - A problem about a whole file that has no line (a missing file) reads `file: reason`.
 - Persons are read by `roster_persons`; loudspeaker zones, which repeat with each grid
-  they cover, by `roster_zones`.
+  they cover, by `roster_zones`; area aliases (optional) by `roster_aliases`.
 """
 
 from __future__ import annotations
@@ -36,10 +36,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from dispatcher.core.model import Point
+from dispatcher.core.roster_aliases import AREA_DESC, AreaAlias, alias_key, parse_aliases
 from dispatcher.core.roster_persons import Person, first_seen, parse_persons
 from dispatcher.core.roster_zones import BroadcastZone, parse_zones
 
 __all__ = [
+    "AreaAlias",
     "BroadcastZone",
     "Grid",
     "Person",
@@ -54,9 +56,11 @@ __all__ = [
 GRIDS_FILE = "grids.csv"
 PERSONS_FILE = "persons.csv"
 ZONES_FILE = "broadcast_zones.csv"
+ALIASES_FILE = "area_aliases.csv"
 GRID_COLUMNS = ("code", "name", "parent_code", "households", "population", "lat", "lon")
 PERSON_COLUMNS = ("id", "name", "phone", "wechat_openid", "role", "grid_codes", "supervisor_id")
 ZONE_COLUMNS = ("zone_id", "grid_code", "name")
+ALIAS_COLUMNS = ("value_name", "value", "code")
 
 # Province(2) city(2) county(2) township(3) village(3), GB/T 2260 and its extensions.
 _ADMIN_BOUNDARIES = (2, 4, 6, 9, 12)
@@ -109,6 +113,7 @@ class Roster:
     grids: Mapping[str, Grid]
     persons: Mapping[str, Person]
     zones: tuple[BroadcastZone, ...] = ()
+    aliases: tuple[AreaAlias, ...] = ()
     _codes: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _by_grid: Mapping[str, tuple[Person, ...]] = field(init=False, repr=False, compare=False)
     _zones_by_grid: Mapping[str, tuple[BroadcastZone, ...]] = field(
@@ -116,6 +121,9 @@ class Roster:
     )
     _by_phone: Mapping[str, tuple[Person, ...]] = field(init=False, repr=False, compare=False)
     _zones: Mapping[str, BroadcastZone] = field(init=False, repr=False, compare=False)
+    _aliases: Mapping[tuple[str, str], tuple[str, ...]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         by_grid: dict[str, list[Person]] = {}
@@ -134,6 +142,10 @@ class Roster:
         object.__setattr__(self, "_zones_by_grid", {k: tuple(v) for k, v in zones_by_grid.items()})
         object.__setattr__(self, "_by_phone", {k: tuple(v) for k, v in by_phone.items()})
         object.__setattr__(self, "_zones", {zone.zone_id: zone for zone in self.zones})
+        aliases: dict[tuple[str, str], list[str]] = {}
+        for alias in self.aliases:
+            aliases.setdefault(alias_key(alias.value_name, alias.value), []).append(alias.code)
+        object.__setattr__(self, "_aliases", {k: tuple(v) for k, v in aliases.items()})
 
     def grids_under(self, prefix: str) -> tuple[Grid, ...]:
         """Every grid whose code starts with `prefix`, sorted by code ("" gives none)."""
@@ -165,6 +177,15 @@ class Roster:
         found = {zone.zone_id: zone for code in codes for zone in self._zones_by_grid.get(code, ())}
         return tuple(found[zone_id] for zone_id in sorted(found))
 
+    def alias_codes(self, value_name: str, value: str) -> tuple[str, ...]:
+        """The roster's codes a geocode of another scheme stands for, by `area_aliases`;
+        `value_name` `areaDesc` looks up an area's description. None known: ()."""
+        return self._aliases.get(alias_key(value_name, value), ())
+
+    def description_codes(self, description: str) -> tuple[str, ...]:
+        """The roster's codes an area's description alone stands for (`areaDesc` aliases)."""
+        return self.alias_codes(AREA_DESC, description)
+
     def zone(self, zone_id: str) -> BroadcastZone | None:
         """The zone `zone_id`; None for an id this roster does not list."""
         return self._zones.get(zone_id)
@@ -189,7 +210,7 @@ class Roster:
 Row = tuple[int, dict[str, str]]  # (physical line, cells by column)
 Report = Callable[[int, str], None]  # (line, reason); line 0: the file as a whole
 
-_FILE_ORDER = {GRIDS_FILE: 0, PERSONS_FILE: 1, ZONES_FILE: 2}
+_FILE_ORDER = {GRIDS_FILE: 0, PERSONS_FILE: 1, ZONES_FILE: 2, ALIASES_FILE: 3}
 
 
 class RosterProblems:
@@ -229,8 +250,9 @@ def build_roster(
     person_rows: Iterable[Row] | None,
     zone_rows: Iterable[Row] | None,
     problems: RosterProblems,
+    alias_rows: Iterable[Row] | None = (),
 ) -> tuple[Roster | None, list[str]]:
-    """Validate the three tables' rows (None: that file could not be read at all) into a
+    """Validate the tables' rows (None: that file could not be read at all) into a
     roster; with any problem, None and every problem, the readers' included."""
     # A file that could not be read at all leaves its references unchecked (None) rather
     # than burying the one real problem under a "not found" for every reference to it.
@@ -243,9 +265,10 @@ def build_roster(
     tables = (grids_name, problems.name(PERSONS_FILE))
     persons = parse_persons(person_rows or (), grids, problems.of(PERSONS_FILE), tables)
     zones = parse_zones(zone_rows or (), grids, problems.of(ZONES_FILE), grids_name)
+    aliases = parse_aliases(alias_rows or (), grids, admin_prefix, problems.of(ALIASES_FILE))
     if problems.items or grids is None:
         return None, problems.formatted()
-    return Roster(MappingProxyType(grids), MappingProxyType(persons), zones), []
+    return Roster(MappingProxyType(grids), MappingProxyType(persons), zones, aliases), []
 
 
 def _parse_grids(rows: Iterable[Row], report: Report, grids_name: str) -> dict[str, Grid]:

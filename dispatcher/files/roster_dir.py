@@ -1,9 +1,9 @@
 """Reading a roster: a directory of CSV files, or one Excel workbook, validated whole by
 the core.
 
-grids and persons are required, broadcast_zones is optional (`dispatcher.core.roster`
-says what each must hold). A directory's problems read `file:line: reason`, a
-workbook's `sheet!row: reason` (`dispatcher.files.roster_workbook`).
+grids and persons are required, broadcast_zones and area_aliases are optional
+(`dispatcher.core.roster` says what each must hold). A directory's problems read
+`file:line: reason`, a workbook's `sheet!row: reason` (`dispatcher.files.roster_workbook`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 
 from dispatcher.core.errors import RosterError
 from dispatcher.core.roster import (
+    ALIAS_COLUMNS,
+    ALIASES_FILE,
     GRID_COLUMNS,
     GRIDS_FILE,
     PERSON_COLUMNS,
@@ -69,7 +71,10 @@ def _load(source: Path) -> _Loaded:
     zone_rows: Iterable[Row] | None = ()
     if (source / ZONES_FILE).exists():
         zone_rows = read_table(source / ZONES_FILE, ZONE_COLUMNS, problems.of(ZONES_FILE))
-    return build_roster(grid_rows, person_rows, zone_rows, problems)
+    alias_rows: Iterable[Row] | None = ()
+    if (source / ALIASES_FILE).exists():
+        alias_rows = read_table(source / ALIASES_FILE, ALIAS_COLUMNS, problems.of(ALIASES_FILE))
+    return build_roster(grid_rows, person_rows, zone_rows, problems, alias_rows)
 
 
 def _from_workbook(book: Workbook) -> _Loaded:
@@ -79,4 +84,7 @@ def _from_workbook(book: Workbook) -> _Loaded:
     zone_rows: Iterable[Row] | None = ()
     if book.has(ZONES_FILE):
         zone_rows = book.table(ZONES_FILE, ZONE_COLUMNS, problems.of(ZONES_FILE))
-    return build_roster(grid_rows, person_rows, zone_rows, problems)
+    alias_rows: Iterable[Row] | None = ()
+    if book.has(ALIASES_FILE):
+        alias_rows = book.table(ALIASES_FILE, ALIAS_COLUMNS, problems.of(ALIASES_FILE))
+    return build_roster(grid_rows, person_rows, zone_rows, problems, alias_rows)
