@@ -124,8 +124,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     database.add_parser("current", help="show the schema revision").set_defaults(run=db_current)
 
     roster = commands.add_parser("roster", help="roster tools").add_subparsers(required=True)
-    check = roster.add_parser("check", help="validate a roster directory")
-    check.add_argument("directory", type=Path)
+    check = roster.add_parser(
+        "check", help="validate a roster: a directory of CSV files or an .xlsx workbook"
+    )
+    check.add_argument("directory", type=Path, metavar="ROSTER")
     check.set_defaults(run=roster_check)
 
     policy = commands.add_parser("policy", help="policy tools").add_subparsers(required=True)

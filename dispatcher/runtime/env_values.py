@@ -221,7 +221,10 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "http_host": _parse_word,
     "http_port": _parse_port,
     "public_url": _parse_http_url,
-    "roster_dir": _existing("directory", Path.is_dir),
+    "roster_dir": _existing(
+        "directory or .xlsx workbook",
+        lambda path: path.is_dir() or (path.is_file() and path.suffix.lower() == ".xlsx"),
+    ),
     "policy": _existing("file", Path.is_file),
     "templates_dir": _existing("directory", Path.is_dir),
     "api_tokens": _parse_api_tokens,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from dispatcher.engine.example_roster import (
@@ -102,6 +103,29 @@ def test_the_example_roster_is_known_by_its_place_and_by_its_content(tmp_path: P
 
     county = write_county(tmp_path / "county", 55, per_village=10)
     assert example_roster_kind(county.directory, load_roster(county.directory)) is None
+
+
+def test_the_example_workbook_is_the_example_roster_too(tmp_path: Path) -> None:
+    shipped = EXAMPLE.with_suffix(".xlsx")
+    workbook = load_roster(shipped)
+    assert example_roster_kind(shipped, workbook) == "the example roster"
+
+    # Copied out of examples/ under a county's name: caught by its content.
+    shutil.copy(shipped, tmp_path / "陆河县网格名册.xlsx")
+    copy = tmp_path / "陆河县网格名册.xlsx"
+    assert example_roster_kind(copy, load_roster(copy)) == "a copy of the example roster"
+    settings = with_providers("Twilio", JIAOYING_ROSTER_DIR=str(copy))
+    with pytest.raises(ExampleRosterRefused) as refused:
+        refuse_example_roster(settings, settings.roster_dir, load_roster(settings.roster_dir))
+    assert str(refused.value).startswith(f"JIAOYING_ROSTER_DIR ({copy}) is a copy of")
+
+    # A county's roster typed into the same workbook is the county's own.
+    book = openpyxl.load_workbook(copy)
+    persons = book["persons"]
+    persons.cell(2, 3).value = "13512340001"
+    book.save(copy)
+    assert example_roster_kind(copy, load_roster(copy)) is None
+    refuse_example_roster(settings, settings.roster_dir, load_roster(settings.roster_dir))
 
 
 def test_an_installed_package_s_example_roster_is_the_example_too(

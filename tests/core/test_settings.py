@@ -208,7 +208,7 @@ def test_an_explicit_mapping_is_the_only_source(monkeypatch: pytest.MonkeyPatch)
         (
             "ROSTER_DIR",
             "/nonexistent/roster",
-            "JIAOYING_ROSTER_DIR: no such directory (got '/nonexistent/roster')",
+            "JIAOYING_ROSTER_DIR: no such directory or .xlsx workbook (got '/nonexistent/roster')",
         ),
         (
             "TEMPLATES_DIR",
