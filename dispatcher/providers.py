@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import aiohttp
 
+from channels.aliyun_sms import VARIABLE_LIMIT, AliyunSms
 from channels.broadcast import Broadcast
+from channels.provider_templates import read_templates
 from channels.registry import Providers, simulated_channels
 from channels.twilio_http import TwilioApi
 from channels.twilio_sms import TwilioSms
 from channels.twilio_voice import TwilioVoice
 from channels.wechat import WeChatTemplate
 from channels.wechat_token import AccessTokens
+from dispatcher.runtime.provider_choice import NOTICE_KINDS
 from dispatcher.runtime.settings import Settings
 
 
@@ -32,12 +35,16 @@ def build_providers(settings: Settings) -> Providers:
             api_base=settings.twilio_api_base,
         )
         providers.twilio = twilio
-        channels["sms"] = TwilioSms(
-            twilio, from_=settings.twilio_from, public_url=settings.public_url
-        )
-        channels["voice"] = TwilioVoice(
-            twilio, from_=settings.twilio_from, public_url=settings.public_url
-        )
+        if settings.provider_of("sms") == "twilio":
+            channels["sms"] = TwilioSms(
+                twilio, from_=settings.twilio_from, public_url=settings.public_url
+            )
+        if settings.provider_of("voice") == "twilio":
+            channels["voice"] = TwilioVoice(
+                twilio, from_=settings.twilio_from, public_url=settings.public_url
+            )
+    if settings.provider_of("sms") == "aliyun":
+        channels["sms"] = aliyun_sms(settings)
     if settings.wechat_appid and settings.wechat_secret and settings.wechat_template_id:
         tokens = AccessTokens(
             session,
@@ -60,3 +67,25 @@ def build_providers(settings: Settings) -> Providers:
         )
     providers.simulated = [name for name, channel in channels.items() if channel.simulated]
     return providers
+
+
+def aliyun_sms(settings: Settings) -> AliyunSms:
+    """Alibaba Cloud SMS, its templates read and checked from `templates/aliyun/sms/`."""
+    key_id, secret = settings.aliyun_access_key_id, settings.aliyun_access_key_secret
+    sign_name = settings.aliyun_sms_sign_name
+    if not (key_id and secret and sign_name):  # the settings refuse such a choice
+        raise ValueError("Alibaba Cloud SMS needs its credentials and sign name")
+    templates = read_templates(
+        settings.templates_dir / "aliyun" / "sms",
+        settings.aliyun_sms_templates,
+        numbered=False,
+        limit=VARIABLE_LIMIT,
+        kinds=NOTICE_KINDS,
+    )
+    return AliyunSms(
+        endpoint=settings.aliyun_sms_endpoint,
+        access_key_id=key_id,
+        access_key_secret=secret.get_secret_value(),
+        sign_name=sign_name,
+        templates=templates,
+    )

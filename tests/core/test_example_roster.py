@@ -17,6 +17,7 @@ from dispatcher.engine.example_roster import (
 from dispatcher.files.roster_dir import load_roster
 from dispatcher.providers import build_providers
 from dispatcher.runtime import settings as settings_module
+from dispatcher.runtime.provider_choice import NOTICE_KINDS
 from dispatcher.runtime.settings import _CREDENTIAL_GROUPS, Settings, env_name, load_settings
 from tests.rosters import write_county
 
@@ -37,6 +38,16 @@ PROVIDERS = {
     "broadcast": {
         "JIAOYING_BROADCAST_URL": "https://broadcast.example.cn/api",
         "JIAOYING_BROADCAST_TOKEN": "broadcast-token-1a2b3c4d",
+    },
+    "Aliyun": {
+        "JIAOYING_SMS_PROVIDER": "aliyun",
+        "JIAOYING_ALIYUN_ACCESS_KEY_ID": "LTAI5tJiaoyingTestKey01",
+        "JIAOYING_ALIYUN_ACCESS_KEY_SECRET": "aliyun-secret-0f1e2d3c",
+        "JIAOYING_ALIYUN_SMS_SIGN_NAME": "某县应急管理局",
+        "JIAOYING_ALIYUN_SMS_TEMPLATES": ",".join(
+            f"{kind}=SMS_46812{n}" for n, kind in enumerate(NOTICE_KINDS)
+        ),
+        "JIAOYING_CALLBACK_SECRETS": "cb-secret-" + "a1" * 12,
     },
 }
 
@@ -69,7 +80,12 @@ async def test_the_registry_sends_for_real_exactly_through_the_real_providers() 
     # example roster's rule.
     assert await real_channels(load_settings({})) == []
     built = {name: await real_channels(with_providers(name)) for name in PROVIDERS}
-    assert built == {"Twilio": ["sms", "voice"], "WeChat": ["wechat"], "broadcast": ["broadcast"]}
+    assert built == {
+        "Twilio": ["sms", "voice"],
+        "WeChat": ["wechat"],
+        "broadcast": ["broadcast"],
+        "Aliyun": ["sms"],
+    }
 
 
 def test_the_example_roster_is_known_by_its_place_and_by_its_content(tmp_path: Path) -> None:
