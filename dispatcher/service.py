@@ -42,6 +42,7 @@ from dispatcher.engine.sender import ChannelLimits, Sender
 from dispatcher.engine.texts import Texts
 from dispatcher.files.policy_file import load_policy
 from dispatcher.files.roster_dir import load_roster
+from dispatcher.http.aliyun_callbacks import add_aliyun_routes
 from dispatcher.http.answer_page import add_answer_routes
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.broadcast_callbacks import add_broadcast_routes
@@ -134,6 +135,7 @@ def build_app(
         RateLimit(settings.answer_rate, settings.trusted_proxies),
     )
     add_twilio_routes(app)
+    add_aliyun_routes(app)
     add_wechat_routes(app)
     add_broadcast_routes(app)
     add_dashboard_routes(app)

@@ -1,0 +1,153 @@
+"""Alibaba Cloud's pushes: SMS delivery receipts (`SmsReport`) and replies (`SmsUp`).
+
+Routes (POST, a JSON array of items, as the console's callback URLs receive them):
+
+- `/callbacks/aliyun/{secret}/sms-report`  receipts → `Replies.delivery`
+- `/callbacks/aliyun/{secret}/sms-up`      replies  → `Replies.text_from`
+
+Alibaba Cloud signs no push. Nobody answers for somebody else (guarantee 5) all the
+same: the URL given to the console carries a per-deployment secret
+(`JIAOYING_CALLBACK_SECRETS`; the first is current, the others still accepted while a
+rotation reaches the console), compared in constant time; a wrong one answers 404 like a
+path that does not exist. With `JIAOYING_CALLBACK_NETWORKS` a push from elsewhere is
+refused (403). A receipt names the batch's `BizId` and the number, so it moves only a
+send jiaoying made to that number; a reply answers only the open warnings of the persons
+whose number it came from, and each reply is taken once (its number and
+`sequence_id`): a replay or the provider's duplicate records nothing.
+
+The answer is what Alibaba Cloud expects, `{"code": 0, "msg": "成功"}`, also for a
+duplicate (else it would retry it after 1, 5 and 10 minutes); a body that is not a JSON
+array gets 400 with a non-zero code.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from ipaddress import ip_address
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from channels.aliyun_sms import sms_provider_id
+from channels.base import Reason
+from dispatcher.http.auth import SETTINGS
+from dispatcher.http.keys import REPLIES
+from dispatcher.store.receipts import Receipt, Replayed
+
+__all__ = ["SMS_REPORT_PATH", "SMS_UP_PATH", "add_aliyun_routes", "callback_allowed"]
+
+log = structlog.get_logger("jiaoying.http.aliyun")
+
+SMS_REPORT_PATH = "/callbacks/aliyun/{secret}/sms-report"
+SMS_UP_PATH = "/callbacks/aliyun/{secret}/sms-up"
+TAKEN = {"code": 0, "msg": "成功"}
+# Receipt codes after which no later SMS to that number will arrive either.
+_REJECTED = {
+    "MK:0001": Reason.INVALID_ADDRESS,  # 空号
+    "MK:0005": Reason.UNREACHABLE,  # 停机
+    "IC:0001": Reason.INVALID_ADDRESS,
+    "DB:0141": Reason.UNSUBSCRIBED,  # 黑名单
+}
+
+Items = list[dict[str, Any]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def add_aliyun_routes(app: web.Application) -> None:
+    app.router.add_post(SMS_REPORT_PATH, _pushed(sms_report))
+    app.router.add_post(SMS_UP_PATH, _pushed(sms_up))
+
+
+def callback_allowed(request: web.Request) -> int | None:
+    """None when the path's secret and the source address pass; else the status to
+    answer (404 for a wrong secret, as for no route; 403 for another network)."""
+    settings = request.app[SETTINGS]
+    given = request.match_info.get("secret", "").encode()
+    matches = [
+        hmac.compare_digest(secret.get_secret_value().encode(), given)
+        for secret in settings.callback_secrets
+    ]
+    if not any(matches):
+        return 404
+    if settings.callback_networks:
+        try:
+            source = ip_address(request.remote or "")
+        except ValueError:
+            return 403
+        if not any(source in network for network in settings.callback_networks):
+            return 403
+    return None
+
+
+def _refused(status: int, message: str) -> web.Response:
+    return web.json_response({"code": status, "msg": message}, status=status)
+
+
+def _pushed(handler: Callable[[web.Request, Items], Awaitable[int]]) -> Handler:
+    async def checked(request: web.Request) -> web.StreamResponse:
+        status = callback_allowed(request)
+        if status is not None:
+            # The path holds the presented secret: never logged.
+            log.warning("aliyun push refused", status=status, remote=request.remote)
+            return _refused(status, "not found" if status == 404 else "source not allowed")
+        try:
+            items = await request.json()
+        except ValueError:
+            return _refused(400, "the push must be a JSON array")
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            return _refused(400, "the push must be a JSON array of objects")
+        taken = await handler(request, items)
+        log.info("aliyun push", route=handler.__name__, items=len(items), taken=taken)
+        return web.json_response(TAKEN)
+
+    checked.__name__ = handler.__name__
+    return checked
+
+
+async def sms_report(request: web.Request, items: Items) -> int:
+    """Each receipt moves the send of its batch and number: delivered, or failed."""
+    moved = 0
+    for item in items:
+        biz_id, phone = str(item.get("biz_id") or ""), str(item.get("phone_number") or "")
+        if not biz_id or not phone:
+            continue
+        success = item.get("success") in (True, "true", "True")
+        code = str(item.get("err_code") or "")
+        if success:
+            status, reason, detail = "delivered", None, None
+        elif code in _REJECTED:
+            status, reason, detail = "rejected", str(_REJECTED[code]), f"Alibaba Cloud {code}"
+        else:
+            status, reason, detail = "failed", str(Reason.UNREACHABLE), f"Alibaba Cloud {code}"
+        if await request.app[REPLIES].delivery(
+            provider_id=sms_provider_id(biz_id, phone), status=status, reason=reason, detail=detail
+        ):
+            moved += 1
+    return moved
+
+
+async def sms_up(request: web.Request, items: Items) -> int:
+    """Each reply answers (`1`, `收到`, `确认` …) or is kept as a note, once."""
+    answered = 0
+    replies = request.app[REPLIES]
+    for item in items:
+        raw, content = str(item.get("phone_number") or ""), str(item.get("content") or "")
+        sequence = str(item.get("sequence_id") or "")
+        if not raw or not sequence:
+            continue
+        try:
+            phone = replies.sender(raw)
+        except ValueError:
+            log.warning("aliyun reply from an unreadable number ignored")
+            continue
+        try:
+            closed = await replies.text_from(
+                phone, content, receipt=Receipt("aliyun-sms-up", f"{phone}:{sequence}")
+            )
+        except Replayed:
+            log.info("aliyun reply taken before: nothing recorded", sequence_id=sequence)
+            continue
+        answered += sum(len(item.recipient_ids) for item in closed)
+    return answered

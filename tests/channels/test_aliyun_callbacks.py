@@ -1,0 +1,188 @@
+"""Alibaba Cloud SMS end to end: the real jiaoying (store, scheduler, sender, HTTP) sending
+a red warning of the example county through the SDK to the stand-in, and the stand-in's
+pushes (receipts, replies, their retries and duplicates) coming back through the secret
+callback URL. Fast test policy (tests/data/fast-policy.yaml)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from channels.aliyun_sms import AliyunSms, aliyun_number
+from channels.base import Channel
+from dispatcher.core.area import resolve
+from dispatcher.core.cap import parse_cap
+from dispatcher.files.policy_file import load_policy
+from dispatcher.files.roster_dir import load_roster
+from dispatcher.runtime.settings import load_settings
+from dispatcher.service import build_app
+from tests.channels.test_aliyun_sms import APPROVED, TEMPLATES
+from tests.engine.conftest import EXAMPLES, ROOT, TOKEN, Jiaoying, eventually, shift_to_now
+from tests.fakes import RecordingChannel
+from tests.standins.aliyun import SIGN_NAME, SMS_DAY_CAP, AliyunStandIn
+from tests.standins.aliyun import AliyunSms as SentSms
+from tests.standins.base import free_socket
+
+RED = "red-rainstorm.xml"
+SECRET = "cb-current-" + "5d" * 10
+OLD_SECRET = "cb-previous-" + "9a" * 10
+
+
+@dataclass
+class Rig:
+    jiaoying: Jiaoying
+    standin: AliyunStandIn
+    public_url: str
+
+    def url(self, route: str, secret: str = SECRET) -> str:
+        return f"{self.public_url}/callbacks/aliyun/{secret}/{route}"
+
+    def phones(self) -> set[str]:
+        warning = parse_cap((EXAMPLES / "warnings" / RED).read_bytes())
+        resolution = resolve(warning.areas, self.jiaoying.roster)
+        return {t.person.phone for t in resolution.recipients if t.person.phone}
+
+    async def sms_to(self, phone: str) -> SentSms:
+        found = await eventually(
+            lambda: [s for s in self.standin.sms if s.phone_number == aliyun_number(phone)]
+        )
+        sms: SentSms = found[0]
+        return sms
+
+    def person(self, phone: str) -> str:
+        (person_id,) = [p.id for p in self.jiaoying.roster.persons.values() if p.phone == phone]
+        return person_id
+
+    async def attempt(self, phone: str) -> Any:
+        rows = await self.jiaoying.rows(
+            "select status, error_reason from attempts"
+            " where person_id = :p and channel = 'sms' order by id limit 1",
+            p=self.person(phone),
+        )
+        return rows[0] if rows else None
+
+    async def state(self, phone: str) -> str:
+        rows = await self.jiaoying.rows(
+            "select state from recipients where person_id = :p limit 1",
+            p=self.person(phone),
+        )
+        return str(rows[0].state)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    sock = free_socket()
+    public_url = "http://{}:{}".format(*sock.getsockname()[:2])
+    async with AliyunStandIn(templates=APPROVED, retry_delays=(0.05, 0.05, 0.05)) as standin:
+        settings = load_settings(
+            {
+                "JIAOYING_DB_URL": f"sqlite+aiosqlite:///{tmp_path}/jiaoying.db",
+                "JIAOYING_API_TOKENS": f"ops:{TOKEN}",
+                "JIAOYING_PUBLIC_URL": public_url,
+                "JIAOYING_CALLBACK_SECRETS": f"{SECRET},{OLD_SECRET}",
+            }
+        )
+        sms = AliyunSms(
+            endpoint=standin.url,
+            access_key_id=standin.key_id,
+            access_key_secret=standin.secret,
+            sign_name=SIGN_NAME,
+            templates=TEMPLATES,
+            timeout=5.0,
+        )
+        recorders = {name: RecordingChannel(name) for name in ("voice", "wechat", "broadcast")}
+
+        def make_channels() -> dict[str, Channel]:
+            return {"sms": sms, **recorders}
+
+        roster = load_roster(EXAMPLES / "roster")
+        policy = load_policy(ROOT / "tests/data/fast-policy.yaml")
+        app = build_app(settings, roster, policy, channels=make_channels)
+        client = TestClient(TestServer(app, socket_factory=lambda *_: sock))
+        await client.start_server()
+        try:
+            yield Rig(Jiaoying(client, recorders, roster, shift_to_now()), standin, public_url)
+        finally:
+            await client.close()
+
+
+async def test_the_county_s_persons_get_their_sms_in_batch_requests_and_receipts_move_them(
+    rig: Rig,
+) -> None:
+    phones = rig.phones()
+    await rig.jiaoying.post(RED)
+    await eventually(lambda: {f"+86{s.phone_number}" for s in rig.standin.sms} >= phones)
+    assert len(rig.standin.requests) < len(phones), "persons share SendBatchSms requests"
+
+    first, second = sorted(phones)[:2]
+    sms = await rig.sms_to(first)
+    push = await rig.standin.push(
+        rig.url("sms-report"), [rig.standin.sms_report(sms)], duplicate=True
+    )
+    assert (push.status, push.body, push.tries) == (200, {"code": 0, "msg": "成功"}, 1)
+    assert (await rig.attempt(first)).status == "delivered"
+
+    failed = await rig.sms_to(second)
+    report = rig.standin.sms_report(failed, success=False, err_code="MK:0001")
+    await rig.standin.push(rig.url("sms-report", OLD_SECRET), [report])
+    row = await rig.attempt(second)
+    assert (row.status, row.error_reason) == ("rejected", "invalid_address")
+
+
+async def test_a_reply_of_shou_dao_answers_once_and_a_stranger_s_answers_nobody(rig: Rig) -> None:
+    await rig.jiaoying.post(RED)
+    phone = sorted(rig.phones())[0]
+    await rig.sms_to(phone)
+
+    stranger = rig.standin.sms_up("13912345678", "1")
+    assert (await rig.standin.push(rig.url("sms-up"), [stranger])).body["code"] == 0
+    reply = rig.standin.sms_up(aliyun_number(phone), "收到")
+    push = await rig.standin.push(rig.url("sms-up"), [reply], duplicate=True)
+    assert push.body == {"code": 0, "msg": "成功"}
+    await eventually(lambda: rig.state(phone), what="answered")
+    assert await rig.state(phone) == "answered"
+    answers = await rig.jiaoying.rows("select count(*) as n from answers")
+    assert answers[0].n == 1, "the duplicate push answered nothing more"
+
+
+async def test_forged_pushes_are_refused_and_change_nothing(rig: Rig) -> None:
+    await rig.jiaoying.post(RED)
+    phone = sorted(rig.phones())[0]
+    sms = await rig.sms_to(phone)
+    client = rig.standin.http
+    for secret in ("", "x" * 24, SECRET[:-1] + "0"):
+        async with client.post(
+            rig.url("sms-up", secret), json=[rig.standin.sms_up(aliyun_number(phone), "1")]
+        ) as reply:
+            assert reply.status in (404, 405)
+        async with client.post(
+            rig.url("sms-report", secret), json=[rig.standin.sms_report(sms)]
+        ) as reply:
+            assert reply.status in (404, 405)
+    async with client.post(rig.url("sms-up"), data=b"not json") as reply:
+        assert reply.status == 400
+    # The provider retries what was not taken: a broken answer is tried again.
+    assert (await rig.attempt(phone)).status == "sent"
+    assert await rig.state(phone) != "answered"
+
+
+async def test_a_person_over_the_daily_cap_is_rejected_as_capped_at_once(rig: Rig) -> None:
+    phone = sorted(rig.phones())[0]
+    national = aliyun_number(phone)
+    cap = rig.standin._sms_sent[(SIGN_NAME, TEMPLATES["alert"].template_id, national)]
+    cap.extend([__import__("time").monotonic()] * SMS_DAY_CAP)
+    await rig.jiaoying.post(RED)
+
+    row = await eventually(lambda: rig.attempt(phone), what="the capped send recorded")
+    row = await eventually(lambda: _settled(rig, phone), what="the capped send rejected")
+    assert (row.status, row.error_reason) == ("rejected", "capped")
+
+
+async def _settled(rig: Rig, phone: str) -> Any:
+    row = await rig.attempt(phone)
+    return row if row is not None and row.status != "claimed" else None
