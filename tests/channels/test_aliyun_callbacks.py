@@ -186,3 +186,26 @@ async def test_a_person_over_the_daily_cap_is_rejected_as_capped_at_once(rig: Ri
 async def _settled(rig: Rig, phone: str) -> Any:
     row = await rig.attempt(phone)
     return row if row is not None and row.status != "claimed" else None
+
+
+async def test_a_push_from_outside_the_configured_networks_is_refused(tmp_path: Path) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from dispatcher.http.aliyun_callbacks import callback_allowed
+    from dispatcher.http.auth import SETTINGS
+
+    app = web.Application()
+    app[SETTINGS] = load_settings(
+        {"JIAOYING_CALLBACK_SECRETS": SECRET, "JIAOYING_CALLBACK_NETWORKS": "10.8.0.0/16"}
+    )
+
+    def status(secret: str, remote: str) -> int | None:
+        request = make_mocked_request(
+            "POST", f"/callbacks/aliyun/{secret}/sms-up", app=app, match_info={"secret": secret}
+        )
+        return callback_allowed(request.clone(remote=remote))
+
+    assert status(SECRET, "10.8.3.4") is None
+    assert status(SECRET, "203.0.113.9") == 403
+    assert status(OLD_SECRET, "10.8.3.4") == 404, "a secret no longer configured"
