@@ -9,6 +9,7 @@ from __future__ import annotations
 import aiohttp
 
 from channels.aliyun_sms import VARIABLE_LIMIT, AliyunSms
+from channels.aliyun_voice import AliyunVoice
 from channels.broadcast import Broadcast
 from channels.provider_templates import read_templates
 from channels.registry import Providers, simulated_channels
@@ -45,6 +46,8 @@ def build_providers(settings: Settings) -> Providers:
             )
     if settings.provider_of("sms") == "aliyun":
         channels["sms"] = aliyun_sms(settings)
+    if settings.provider_of("voice") == "aliyun":
+        channels["voice"] = aliyun_voice(settings)
     if settings.wechat_appid and settings.wechat_secret and settings.wechat_template_id:
         tokens = AccessTokens(
             session,
@@ -88,4 +91,28 @@ def aliyun_sms(settings: Settings) -> AliyunSms:
         access_key_secret=secret.get_secret_value(),
         sign_name=sign_name,
         templates=templates,
+    )
+
+
+def aliyun_voice(settings: Settings) -> AliyunVoice:
+    """Alibaba Cloud voice, its TTS templates read and checked from
+    `templates/aliyun/voice/`."""
+    key_id, secret = settings.aliyun_access_key_id, settings.aliyun_access_key_secret
+    if not (key_id and secret):  # the settings refuse such a choice
+        raise ValueError("Alibaba Cloud voice needs its credentials")
+    templates = read_templates(
+        settings.templates_dir / "aliyun" / "voice",
+        settings.aliyun_tts_templates,
+        numbered=False,
+        limit=VARIABLE_LIMIT,
+        kinds=NOTICE_KINDS,
+    )
+    return AliyunVoice(
+        endpoint=settings.aliyun_vms_endpoint,
+        access_key_id=key_id,
+        access_key_secret=secret.get_secret_value(),
+        templates=templates,
+        ivr_number=settings.aliyun_ivr_number,
+        thanks_code=settings.aliyun_ivr_thanks_code,
+        show_number=settings.aliyun_voice_show_number,
     )

@@ -4,6 +4,9 @@ Routes (POST, a JSON array of items, as the console's callback URLs receive them
 
 - `/callbacks/aliyun/{secret}/sms-report`  receipts → `Replies.delivery`
 - `/callbacks/aliyun/{secret}/sms-up`      replies  → `Replies.text_from`
+- `/callbacks/aliyun/{secret}/voice-report` a call's end (`VoiceReport`) or its key
+  presses (`VoiceCallReport`); the documentation disagrees on which carries `dtmf`, so
+  either may: a `1` on an IvrCall answers, once per call id
 
 Alibaba Cloud signs no push. Nobody answers for somebody else (guarantee 5) all the
 same: the URL given to the console carries a per-deployment secret
@@ -31,17 +34,27 @@ import structlog
 from aiohttp import web
 
 from channels.aliyun_sms import sms_provider_id
+from channels.aliyun_voice import ANSWERABLE_KINDS, ivr_answer
 from channels.base import Reason
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.keys import REPLIES
 from dispatcher.store.receipts import Receipt, Replayed
 
-__all__ = ["SMS_REPORT_PATH", "SMS_UP_PATH", "add_aliyun_routes", "callback_allowed"]
+__all__ = [
+    "SMS_REPORT_PATH",
+    "SMS_UP_PATH",
+    "VOICE_REPORT_PATH",
+    "add_aliyun_routes",
+    "callback_allowed",
+]
 
 log = structlog.get_logger("jiaoying.http.aliyun")
 
 SMS_REPORT_PATH = "/callbacks/aliyun/{secret}/sms-report"
 SMS_UP_PATH = "/callbacks/aliyun/{secret}/sms-up"
+VOICE_REPORT_PATH = "/callbacks/aliyun/{secret}/voice-report"
+# A call the person picked up: heard to the end (200000), or ended by the IVR's menu.
+_CALL_REACHED = frozenset({"200000", "300000"})
 TAKEN = {"code": 0, "msg": "成功"}
 # Receipt codes after which no later SMS to that number will arrive either.
 _REJECTED = {
@@ -58,6 +71,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def add_aliyun_routes(app: web.Application) -> None:
     app.router.add_post(SMS_REPORT_PATH, _pushed(sms_report))
     app.router.add_post(SMS_UP_PATH, _pushed(sms_up))
+    app.router.add_post(VOICE_REPORT_PATH, _pushed(voice_report))
 
 
 def callback_allowed(request: web.Request) -> int | None:
@@ -150,4 +164,42 @@ async def sms_up(request: web.Request, items: Items) -> int:
             log.info("aliyun reply taken before: nothing recorded", sequence_id=sequence)
             continue
         answered += sum(len(item.recipient_ids) for item in closed)
+    return answered
+
+
+async def voice_report(request: web.Request, items: Items) -> int:
+    """Each report moves its call (reached: delivered; else failed); key 1 on an IvrCall
+    answers, taken once per call id (reports come twice, retries more)."""
+    replies = request.app[REPLIES]
+    ivr = request.app[SETTINGS].aliyun_ivr_number is not None
+    answered = 0
+    for item in items:
+        call_id = str(item.get("call_id") or "")
+        found = await replies.send_of(call_id) if call_id else None
+        if found is None:
+            continue
+        key, kind = found
+        code = str(item.get("status_code") or "")
+        if code in _CALL_REACHED:
+            await replies.delivery(provider_id=call_id, status="delivered")
+        elif code:
+            await replies.delivery(
+                provider_id=call_id,
+                status="failed",
+                reason=str(Reason.UNREACHABLE),
+                detail=f"Alibaba Cloud call {code}",
+            )
+        if not (ivr and kind in ANSWERABLE_KINDS and ivr_answer(item.get("dtmf"))):
+            continue  # a TTS call only delivers; no key, no answer
+        try:
+            closed = await replies.answer_send(
+                key,
+                via="voice",
+                detail="key 1 on an Alibaba Cloud call",
+                receipt=Receipt("aliyun-key", call_id),
+            )
+        except Replayed:
+            log.info("aliyun key press taken before: nothing recorded", provider_id=call_id)
+            continue
+        answered += len(closed.recipient_ids) if closed else 0
     return answered

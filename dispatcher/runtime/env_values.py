@@ -303,6 +303,11 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "aliyun_sms_sign_name": _text,
     "aliyun_sms_templates": _parse_templates,
     "aliyun_sms_endpoint": _parse_http_url,
+    "aliyun_tts_templates": _parse_templates,
+    "aliyun_ivr_number": _parse_word,
+    "aliyun_ivr_thanks_code": _parse_word,
+    "aliyun_voice_show_number": _parse_word,
+    "aliyun_vms_endpoint": _parse_http_url,
     "callback_secrets": _parse_callback_secrets,
     "callback_networks": _parse_networks,
 }

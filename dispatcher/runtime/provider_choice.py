@@ -1,8 +1,8 @@
 """Which provider serves the "sms" and "voice" channels, and what each choice needs set.
 
-`JIAOYING_SMS_PROVIDER` and `JIAOYING_VOICE_PROVIDER` name `twilio` or `aliyun` (SMS
-only, for now); unset, a channel goes through Twilio when Twilio's credentials are given and
-runs in simulate mode otherwise. A provider chosen for a channel must have everything
+`JIAOYING_SMS_PROVIDER` and `JIAOYING_VOICE_PROVIDER` name `twilio` or `aliyun`; unset,
+a channel goes through Twilio when Twilio's credentials are given and runs in simulate
+mode otherwise. A provider chosen for a channel must have everything
 that channel's requests need (credentials, sign, one pre-approved template per notice
 kind, app ids, and the callback secret its pushes are checked with); credentials given
 for a domestic provider that no channel uses are a mistake, not a silent simulate mode.
@@ -26,9 +26,11 @@ _NEEDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("sms", "twilio"): ("twilio_account_sid",),
     ("voice", "twilio"): ("twilio_account_sid",),
     ("sms", "aliyun"): ("aliyun_access_key_id", "aliyun_sms_sign_name", "callback_secrets"),
+    ("voice", "aliyun"): ("aliyun_access_key_id", "callback_secrets"),
 }
 _TEMPLATES: dict[tuple[str, str], str] = {
     ("sms", "aliyun"): "aliyun_sms_templates",
+    ("voice", "aliyun"): "aliyun_tts_templates",
 }
 _CREDENTIALS = {"aliyun": "aliyun_access_key_id"}
 
@@ -66,6 +68,11 @@ def provider_problems(get: Callable[[str], Any], env_name: Callable[[str], str])
                     f"{choice} needs {env_name(templates_field)} to name a pre-approved "
                     f"template for every notice kind; missing: {', '.join(absent)}"
                 )
+    if get("aliyun_ivr_number") and not get("aliyun_ivr_thanks_code"):
+        problems.append(
+            f"{env_name('aliyun_ivr_number')} needs {env_name('aliyun_ivr_thanks_code')}: "
+            "the prompt an IvrCall plays when key 1 is pressed"
+        )
     for provider, field_name in _CREDENTIALS.items():
         if get(field_name) is not None and provider not in used:
             problems.append(

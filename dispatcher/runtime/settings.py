@@ -171,6 +171,14 @@ class Settings(BaseSettings):
     # Notice kind → the console's approved template code (`alert=SMS_1234,...`).
     aliyun_sms_templates: Mapping[str, str] = Field(default_factory=dict)
     aliyun_sms_endpoint: str = "https://dysmsapi.aliyuncs.com"
+    aliyun_tts_templates: Mapping[str, str] = Field(default_factory=dict)
+    # A purchased number: calls go out as IvrCall and key 1 answers (its reply prompt is
+    # `aliyun_ivr_thanks_code`); without one, SingleCallByTts from
+    # `aliyun_voice_show_number` (or the shared pool) only delivers.
+    aliyun_ivr_number: str | None = None
+    aliyun_ivr_thanks_code: str | None = None
+    aliyun_voice_show_number: str | None = None
+    aliyun_vms_endpoint: str = "https://dyvmsapi.aliyuncs.com"
     # The secrets in the callback URLs given to the Alibaba Cloud console (its
     # pushes are not signed): the first is current, the others still accepted while a
     # rotation reaches every console. Optionally only from `callback_networks`.

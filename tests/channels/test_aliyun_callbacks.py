@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from channels.aliyun_sms import AliyunSms, aliyun_number
+from channels.aliyun_voice import AliyunVoice
 from channels.base import Channel
 from dispatcher.core.area import resolve
 from dispatcher.core.cap import parse_cap
@@ -22,6 +23,8 @@ from dispatcher.files.roster_dir import load_roster
 from dispatcher.runtime.settings import load_settings
 from dispatcher.service import build_app
 from tests.channels.test_aliyun_sms import APPROVED, TEMPLATES
+from tests.channels.test_aliyun_voice import IVR_NUMBER, THANKS
+from tests.channels.test_aliyun_voice import TEMPLATES as TTS_TEMPLATES
 from tests.engine.conftest import EXAMPLES, ROOT, TOKEN, Jiaoying, eventually, shift_to_now
 from tests.fakes import RecordingChannel
 from tests.standins.aliyun import SIGN_NAME, SMS_DAY_CAP, AliyunStandIn
@@ -58,13 +61,20 @@ class Rig:
         (person_id,) = [p.id for p in self.jiaoying.roster.persons.values() if p.phone == phone]
         return person_id
 
-    async def attempt(self, phone: str) -> Any:
+    async def attempt(self, phone: str, channel: str = "sms", nth: int = 0) -> Any:
         rows = await self.jiaoying.rows(
-            "select status, error_reason from attempts"
-            " where person_id = :p and channel = 'sms' order by id limit 1",
+            "select status, error_reason, kind, provider_id from attempts"
+            " where person_id = :p and channel = :c order by id",
             p=self.person(phone),
+            c=channel,
         )
-        return rows[0] if rows else None
+        return rows[nth] if len(rows) > nth else None
+
+    async def call_to(self, phone: str) -> Any:
+        found = await eventually(
+            lambda: [c for c in self.standin.calls if c.called_number == aliyun_number(phone)]
+        )
+        return found[0]
 
     async def state(self, phone: str) -> str:
         rows = await self.jiaoying.rows(
@@ -78,13 +88,16 @@ class Rig:
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     sock = free_socket()
     public_url = "http://{}:{}".format(*sock.getsockname()[:2])
-    async with AliyunStandIn(templates=APPROVED, retry_delays=(0.05, 0.05, 0.05)) as standin:
+    approved = {**APPROVED, **{t.template_id: t.variables for t in TTS_TEMPLATES.values()}}
+    async with AliyunStandIn(templates=approved, retry_delays=(0.05, 0.05, 0.05)) as standin:
         settings = load_settings(
             {
                 "JIAOYING_DB_URL": f"sqlite+aiosqlite:///{tmp_path}/jiaoying.db",
                 "JIAOYING_API_TOKENS": f"ops:{TOKEN}",
                 "JIAOYING_PUBLIC_URL": public_url,
                 "JIAOYING_CALLBACK_SECRETS": f"{SECRET},{OLD_SECRET}",
+                "JIAOYING_ALIYUN_IVR_NUMBER": IVR_NUMBER,
+                "JIAOYING_ALIYUN_IVR_THANKS_CODE": THANKS,
             }
         )
         sms = AliyunSms(
@@ -95,10 +108,19 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             templates=TEMPLATES,
             timeout=5.0,
         )
-        recorders = {name: RecordingChannel(name) for name in ("voice", "wechat", "broadcast")}
+        voice = AliyunVoice(
+            endpoint=standin.url,
+            access_key_id=standin.key_id,
+            access_key_secret=standin.secret,
+            templates=TTS_TEMPLATES,
+            ivr_number=IVR_NUMBER,
+            thanks_code=THANKS,
+            timeout=5.0,
+        )
+        recorders = {name: RecordingChannel(name) for name in ("wechat", "broadcast")}
 
         def make_channels() -> dict[str, Channel]:
-            return {"sms": sms, **recorders}
+            return {"sms": sms, "voice": voice, **recorders}
 
         roster = load_roster(EXAMPLES / "roster")
         policy = load_policy(ROOT / "tests/data/fast-policy.yaml")
@@ -117,7 +139,8 @@ async def test_the_county_s_persons_get_their_sms_in_batch_requests_and_receipts
     phones = rig.phones()
     await rig.jiaoying.post(RED)
     await eventually(lambda: {f"+86{s.phone_number}" for s in rig.standin.sms} >= phones)
-    assert len(rig.standin.requests) < len(phones), "persons share SendBatchSms requests"
+    batches = [r for r in rig.standin.requests if r.headers["x-acs-action"] == "SendBatchSms"]
+    assert len(batches) < len(phones) / 2, "persons share SendBatchSms requests"
 
     first, second = sorted(phones)[:2]
     sms = await rig.sms_to(first)
@@ -183,8 +206,8 @@ async def test_a_person_over_the_daily_cap_is_rejected_as_capped_at_once(rig: Ri
     assert (row.status, row.error_reason) == ("rejected", "capped")
 
 
-async def _settled(rig: Rig, phone: str) -> Any:
-    row = await rig.attempt(phone)
+async def _settled(rig: Rig, phone: str, channel: str = "sms", nth: int = 0) -> Any:
+    row = await rig.attempt(phone, channel, nth)
     return row if row is not None and row.status != "claimed" else None
 
 
@@ -209,3 +232,48 @@ async def test_a_push_from_outside_the_configured_networks_is_refused(tmp_path: 
     assert status(SECRET, "10.8.3.4") is None
     assert status(SECRET, "203.0.113.9") == 403
     assert status(OLD_SECRET, "10.8.3.4") == 404, "a secret no longer configured"
+
+
+async def test_key_1_on_the_ivr_call_answers_once_and_the_silent_escalate_past_the_voice_cap(
+    rig: Rig,
+) -> None:
+    await rig.jiaoying.post(RED)
+    phones = sorted(rig.phones())
+    answering, silent = phones[0], phones[1]
+    call = await rig.call_to(answering)
+    assert call.action == "IvrCall"
+
+    ended = rig.standin.voice_report(call)
+    keyed = {**ended, "dtmf": "1", "status_code": "300000"}
+    push = await rig.standin.push(rig.url("voice-report"), [ended, keyed], duplicate=True)
+    assert push.body == {"code": 0, "msg": "成功"}
+    await eventually(lambda: _state_is(rig, answering, "answered"), what="key 1 answered")
+    answers = await rig.jiaoying.rows("select count(*) as n from answers")
+    assert answers[0].n == 1, "the duplicate report answered nothing more"
+    assert (await rig.attempt(answering, "voice")).status == "delivered"
+
+    # The policy's redial after 1.5 s meets the callee's one-call-a-minute cap: rejected
+    # at once as capped, and the silent person's supervisor is summoned at 3 s.
+    redial = await eventually(lambda: _settled(rig, silent, "voice", 1), within=10)
+    assert (redial.status, redial.error_reason) == ("rejected", "capped")
+    summons = await eventually(
+        lambda: rig.jiaoying.rows("select id from attempts where kind = 'escalation'"),
+        within=10,
+        what="the supervisor summoned",
+    )
+    assert summons
+    assert await rig.state(silent) != "answered"
+
+
+async def test_a_key_press_on_a_call_that_only_reads_out_answers_nothing(rig: Rig) -> None:
+    await rig.jiaoying.post(RED)
+    phone = sorted(rig.phones())[0]
+    call = await rig.call_to(phone)
+    # A report naming an unknown call id moves and answers nothing.
+    stranger = {**rig.standin.voice_report(call), "call_id": "999^1", "dtmf": "1"}
+    assert (await rig.standin.push(rig.url("voice-report"), [stranger])).body["code"] == 0
+    assert await rig.state(phone) != "answered"
+
+
+async def _state_is(rig: Rig, phone: str, state: str) -> bool:
+    return await rig.state(phone) == state

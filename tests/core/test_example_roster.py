@@ -47,6 +47,10 @@ PROVIDERS = {
         "JIAOYING_ALIYUN_SMS_TEMPLATES": ",".join(
             f"{kind}=SMS_46812{n}" for n, kind in enumerate(NOTICE_KINDS)
         ),
+        "JIAOYING_VOICE_PROVIDER": "aliyun",
+        "JIAOYING_ALIYUN_TTS_TEMPLATES": ",".join(
+            f"{kind}=TTS_28120{n}" for n, kind in enumerate(NOTICE_KINDS)
+        ),
         "JIAOYING_CALLBACK_SECRETS": "cb-secret-" + "a1" * 12,
     },
 }
@@ -84,7 +88,7 @@ async def test_the_registry_sends_for_real_exactly_through_the_real_providers() 
         "Twilio": ["sms", "voice"],
         "WeChat": ["wechat"],
         "broadcast": ["broadcast"],
-        "Aliyun": ["sms"],
+        "Aliyun": ["sms", "voice"],
     }
 
 

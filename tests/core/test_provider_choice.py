@@ -67,10 +67,11 @@ def test_a_choice_of_alibaba_cloud_without_what_it_needs_names_every_missing_pie
 def test_unused_credentials_and_unknown_choices_are_refused() -> None:
     unused = {key: value for key, value in ALIYUN_SMS.items() if key != "JIAOYING_SMS_PROVIDER"}
     assert any("would go unused" in problem for problem in problems_of(unused))
-    assert any(
-        "does not serve voice" in problem
-        for problem in problems_of({**ALIYUN_SMS, "JIAOYING_VOICE_PROVIDER": "aliyun"})
+    voice = problems_of(
+        {**ALIYUN_SMS, "JIAOYING_VOICE_PROVIDER": "aliyun", "JIAOYING_ALIYUN_IVR_NUMBER": "0571"}
     )
+    assert any("JIAOYING_ALIYUN_TTS_TEMPLATES" in problem for problem in voice)
+    assert any("needs JIAOYING_ALIYUN_IVR_THANKS_CODE" in problem for problem in voice)
     assert any(
         "must be one of twilio, aliyun" in problem
         for problem in problems_of({"JIAOYING_SMS_PROVIDER": "nexmo"})
@@ -93,3 +94,18 @@ def test_bad_template_lists_and_short_callback_secrets_are_named_not_quoted() ->
     assert "'warning' is not a notice kind" in text
     assert "update: must be kind=template id" in text
     assert "secret 1 must be at least 24" in text and "short" not in text.replace("shorter", "")
+
+
+def test_alibaba_cloud_serves_voice_with_an_ivr_number() -> None:
+    settings = load_settings(
+        {
+            **ALIYUN_SMS,
+            "JIAOYING_VOICE_PROVIDER": "aliyun",
+            "JIAOYING_ALIYUN_TTS_TEMPLATES": ",".join(
+                f"{kind}=TTS_28120{n}" for n, kind in enumerate(NOTICE_KINDS)
+            ),
+            "JIAOYING_ALIYUN_IVR_NUMBER": "057188880000",
+            "JIAOYING_ALIYUN_IVR_THANKS_CODE": "TTS_281299",
+        }
+    )
+    assert (settings.provider_of("sms"), settings.provider_of("voice")) == ("aliyun", "aliyun")
