@@ -6,13 +6,18 @@ channel whose provider's credentials are not configured stays in simulate mode.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import aiohttp
 
 from channels.aliyun_sms import VARIABLE_LIMIT, AliyunSms
 from channels.aliyun_voice import AliyunVoice
 from channels.broadcast import Broadcast
-from channels.provider_templates import read_templates
+from channels.provider_templates import ProviderTemplate, read_templates
 from channels.registry import Providers, simulated_channels
+from channels.tencent_api import SdkPool
+from channels.tencent_sms import TencentSms
+from channels.tencent_voice import TencentVoice
 from channels.twilio_http import TwilioApi
 from channels.twilio_sms import TwilioSms
 from channels.twilio_voice import TwilioVoice
@@ -48,6 +53,9 @@ def build_providers(settings: Settings) -> Providers:
         channels["sms"] = aliyun_sms(settings)
     if settings.provider_of("voice") == "aliyun":
         channels["voice"] = aliyun_voice(settings)
+    if "tencent" in (settings.provider_of("sms"), settings.provider_of("voice")):
+        providers.tencent_pool = SdkPool()
+        channels.update(tencent_channels(settings, providers.tencent_pool))
     if settings.wechat_appid and settings.wechat_secret and settings.wechat_template_id:
         tokens = AccessTokens(
             session,
@@ -115,4 +123,48 @@ def aliyun_voice(settings: Settings) -> AliyunVoice:
         ivr_number=settings.aliyun_ivr_number,
         thanks_code=settings.aliyun_ivr_thanks_code,
         show_number=settings.aliyun_voice_show_number,
+    )
+
+
+def tencent_channels(settings: Settings, pool: SdkPool) -> dict[str, TencentSms | TencentVoice]:
+    """Tencent Cloud's SMS and voice, for the channels that chose it, their templates read
+    and checked from `templates/tencent/`."""
+    secret_id, key = settings.tencent_secret_id, settings.tencent_secret_key
+    if not (secret_id and key):  # the settings refuse such a choice
+        raise ValueError("Tencent Cloud needs its credentials")
+    built: dict[str, TencentSms | TencentVoice] = {}
+    if settings.provider_of("sms") == "tencent" and settings.tencent_sms_app_id:
+        built["sms"] = TencentSms(
+            endpoint=settings.tencent_sms_endpoint,
+            app_id=settings.tencent_sms_app_id,
+            sign_name=settings.tencent_sms_sign_name or "",
+            templates=_tencent_templates(settings, "sms", settings.tencent_sms_templates),
+            secret_id=secret_id,
+            secret_key=key.get_secret_value(),
+            region=settings.tencent_region,
+            pool=pool,
+        )
+    if settings.provider_of("voice") == "tencent" and settings.tencent_vms_app_id:
+        built["voice"] = TencentVoice(
+            endpoint=settings.tencent_vms_endpoint,
+            app_id=settings.tencent_vms_app_id,
+            templates=_tencent_templates(settings, "voice", settings.tencent_vms_templates),
+            night_calls=settings.tencent_vms_night_calls,
+            secret_id=secret_id,
+            secret_key=key.get_secret_value(),
+            region=settings.tencent_region,
+            pool=pool,
+        )
+    return built
+
+
+def _tencent_templates(
+    settings: Settings, channel: str, ids: Mapping[str, str]
+) -> dict[str, ProviderTemplate]:
+    return read_templates(
+        settings.templates_dir / "tencent" / channel,
+        ids,
+        numbered=True,
+        limit=VARIABLE_LIMIT,
+        kinds=NOTICE_KINDS,
     )

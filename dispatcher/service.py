@@ -55,6 +55,7 @@ from dispatcher.http.prometheus import METRICS, get_metrics
 from dispatcher.http.ratelimit import RateLimit
 from dispatcher.http.roster_endpoints import add_roster_routes
 from dispatcher.http.status import CLOCK, READER, add_status_routes
+from dispatcher.http.tencent_callbacks import add_tencent_routes
 from dispatcher.http.twilio_callbacks import add_twilio_routes
 from dispatcher.http.warnings_endpoint import INGESTOR, post_warning
 from dispatcher.http.wechat_callbacks import add_wechat_routes
@@ -136,6 +137,7 @@ def build_app(
     )
     add_twilio_routes(app)
     add_aliyun_routes(app)
+    add_tencent_routes(app)
     add_wechat_routes(app)
     add_broadcast_routes(app)
     add_dashboard_routes(app)

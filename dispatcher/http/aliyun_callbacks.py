@@ -25,9 +25,7 @@ array gets 400 with a non-zero code.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
-from ipaddress import ip_address
 from typing import Any
 
 import structlog
@@ -37,6 +35,7 @@ from channels.aliyun_sms import sms_provider_id
 from channels.aliyun_voice import ANSWERABLE_KINDS, ivr_answer
 from channels.base import Reason
 from dispatcher.http.auth import SETTINGS
+from dispatcher.http.callback_secret import NotYetKnown, callback_allowed
 from dispatcher.http.keys import REPLIES
 from dispatcher.store.receipts import Receipt, Replayed
 
@@ -45,7 +44,6 @@ __all__ = [
     "SMS_UP_PATH",
     "VOICE_REPORT_PATH",
     "add_aliyun_routes",
-    "callback_allowed",
 ]
 
 log = structlog.get_logger("jiaoying.http.aliyun")
@@ -74,27 +72,6 @@ def add_aliyun_routes(app: web.Application) -> None:
     app.router.add_post(VOICE_REPORT_PATH, _pushed(voice_report))
 
 
-def callback_allowed(request: web.Request) -> int | None:
-    """None when the path's secret and the source address pass; else the status to
-    answer (404 for a wrong secret, as for no route; 403 for another network)."""
-    settings = request.app[SETTINGS]
-    given = request.match_info.get("secret", "").encode()
-    matches = [
-        hmac.compare_digest(secret.get_secret_value().encode(), given)
-        for secret in settings.callback_secrets
-    ]
-    if not any(matches):
-        return 404
-    if settings.callback_networks:
-        try:
-            source = ip_address(request.remote or "")
-        except ValueError:
-            return 403
-        if not any(source in network for network in settings.callback_networks):
-            return 403
-    return None
-
-
 def _refused(status: int, message: str) -> web.Response:
     return web.json_response({"code": status, "msg": message}, status=status)
 
@@ -112,7 +89,14 @@ def _pushed(handler: Callable[[web.Request, Items], Awaitable[int]]) -> Handler:
             return _refused(400, "the push must be a JSON array")
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             return _refused(400, "the push must be a JSON array of objects")
-        taken = await handler(request, items)
+        try:
+            taken = await handler(request, items)
+        except NotYetKnown as unknown:
+            # Its send's provider id is not recorded yet (the result writer batches) or
+            # was never ours: the provider pushes it again later, and a forged one ends
+            # after the provider's few retries.
+            log.info("push names sends not known yet: asked again", unknown=unknown.count)
+            return web.json_response({"code": 1, "msg": "unknown send, push again later"})
         log.info("aliyun push", route=handler.__name__, items=len(items), taken=taken)
         return web.json_response(TAKEN)
 
@@ -122,7 +106,7 @@ def _pushed(handler: Callable[[web.Request, Items], Awaitable[int]]) -> Handler:
 
 async def sms_report(request: web.Request, items: Items) -> int:
     """Each receipt moves the send of its batch and number: delivered, or failed."""
-    moved = 0
+    moved = unknown = 0
     for item in items:
         biz_id, phone = str(item.get("biz_id") or ""), str(item.get("phone_number") or "")
         if not biz_id or not phone:
@@ -135,10 +119,16 @@ async def sms_report(request: web.Request, items: Items) -> int:
             status, reason, detail = "rejected", str(_REJECTED[code]), f"Alibaba Cloud {code}"
         else:
             status, reason, detail = "failed", str(Reason.UNREACHABLE), f"Alibaba Cloud {code}"
+        provider_id = sms_provider_id(biz_id, phone)
+        if await request.app[REPLIES].send_of(provider_id) is None:
+            unknown += 1
+            continue
         if await request.app[REPLIES].delivery(
-            provider_id=sms_provider_id(biz_id, phone), status=status, reason=reason, detail=detail
+            provider_id=provider_id, status=status, reason=reason, detail=detail
         ):
             moved += 1
+    if unknown:
+        raise NotYetKnown(unknown)
     return moved
 
 

@@ -256,6 +256,15 @@ def _parse_callback_secrets(value: Any) -> tuple[str, ...]:
     return tuple(entries)
 
 
+def _parse_flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _text(value).lower()
+    if text not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"must be true or false {_got(text)}")
+    return text in ("true", "1", "yes")
+
+
 def _parse_seconds(value: Any) -> float:
     text = _text(value)
     try:
@@ -308,6 +317,17 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "aliyun_ivr_thanks_code": _parse_word,
     "aliyun_voice_show_number": _parse_word,
     "aliyun_vms_endpoint": _parse_http_url,
+    "tencent_secret_id": _parse_word,
+    "tencent_secret_key": _parse_word,
+    "tencent_region": _parse_word,
+    "tencent_sms_app_id": _parse_word,
+    "tencent_sms_sign_name": _text,
+    "tencent_sms_templates": _parse_templates,
+    "tencent_vms_app_id": _parse_word,
+    "tencent_vms_templates": _parse_templates,
+    "tencent_vms_night_calls": _parse_flag,
+    "tencent_sms_endpoint": _parse_http_url,
+    "tencent_vms_endpoint": _parse_http_url,
     "callback_secrets": _parse_callback_secrets,
     "callback_networks": _parse_networks,
 }

@@ -66,7 +66,7 @@ _RENDERED_KEYS = ("exception", "stack")
 _MAX_DEPTH = 8
 
 # Libraries that log request URLs, SQL parameters or connection chatter at INFO.
-_NOISY_LOGGERS = ("aio_pika", "aiormq", "twilio", "sqlalchemy")
+_NOISY_LOGGERS = ("aio_pika", "aiormq", "twilio", "sqlalchemy", "tencentcloud_sdk_common")
 
 _URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@]*:)[^\s/?#]*(@)")
 _SECRET_QUERY = re.compile(

@@ -1,6 +1,6 @@
 """Which provider serves the "sms" and "voice" channels, and what each choice needs set.
 
-`JIAOYING_SMS_PROVIDER` and `JIAOYING_VOICE_PROVIDER` name `twilio` or `aliyun`; unset,
+`JIAOYING_SMS_PROVIDER` and `JIAOYING_VOICE_PROVIDER` name `twilio`, `aliyun` or `tencent`; unset,
 a channel goes through Twilio when Twilio's credentials are given and runs in simulate
 mode otherwise. A provider chosen for a channel must have everything
 that channel's requests need (credentials, sign, one pre-approved template per notice
@@ -17,7 +17,7 @@ from dispatcher.core.machine import NoticeKind
 
 __all__ = ["NOTICE_KINDS", "PROVIDERS", "chosen_provider", "provider_problems"]
 
-PROVIDERS = ("twilio", "aliyun")
+PROVIDERS = ("twilio", "aliyun", "tencent")
 NOTICE_KINDS = tuple(kind.value for kind in NoticeKind)
 
 # The fields a (channel, provider) choice cannot do without; template mappings are
@@ -27,12 +27,21 @@ _NEEDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("voice", "twilio"): ("twilio_account_sid",),
     ("sms", "aliyun"): ("aliyun_access_key_id", "aliyun_sms_sign_name", "callback_secrets"),
     ("voice", "aliyun"): ("aliyun_access_key_id", "callback_secrets"),
+    ("sms", "tencent"): (
+        "tencent_secret_id",
+        "tencent_sms_app_id",
+        "tencent_sms_sign_name",
+        "callback_secrets",
+    ),
+    ("voice", "tencent"): ("tencent_secret_id", "tencent_vms_app_id", "callback_secrets"),
 }
 _TEMPLATES: dict[tuple[str, str], str] = {
     ("sms", "aliyun"): "aliyun_sms_templates",
     ("voice", "aliyun"): "aliyun_tts_templates",
+    ("sms", "tencent"): "tencent_sms_templates",
+    ("voice", "tencent"): "tencent_vms_templates",
 }
-_CREDENTIALS = {"aliyun": "aliyun_access_key_id"}
+_CREDENTIALS = {"aliyun": "aliyun_access_key_id", "tencent": "tencent_secret_id"}
 
 
 def chosen_provider(channel: str, get: Callable[[str], Any]) -> str | None:

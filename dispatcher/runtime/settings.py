@@ -61,6 +61,7 @@ _CREDENTIAL_GROUPS: dict[str, tuple[str, ...]] = {
     "WeChat": ("wechat_appid", "wechat_secret", "wechat_template_id", "wechat_token"),
     "broadcast": ("broadcast_url", "broadcast_token"),
     "Aliyun": ("aliyun_access_key_id", "aliyun_access_key_secret"),
+    "Tencent Cloud": ("tencent_secret_id", "tencent_secret_key"),
 }
 _URL_FIELDS = frozenset(
     {"db_url", "amqp_url", "public_url", "twilio_api_base", "wechat_api_base", "broadcast_url"}
@@ -179,7 +180,19 @@ class Settings(BaseSettings):
     aliyun_ivr_thanks_code: str | None = None
     aliyun_voice_show_number: str | None = None
     aliyun_vms_endpoint: str = "https://dyvmsapi.aliyuncs.com"
-    # The secrets in the callback URLs given to the Alibaba Cloud console (its
+    tencent_secret_id: str | None = None
+    tencent_secret_key: SecretStr | None = None
+    tencent_region: str = "ap-guangzhou"
+    tencent_sms_app_id: str | None = None
+    tencent_sms_sign_name: str | None = None
+    tencent_sms_templates: Mapping[str, str] = Field(default_factory=dict)
+    tencent_vms_app_id: str | None = None
+    tencent_vms_templates: Mapping[str, str] = Field(default_factory=dict)
+    # Tencent places no voice message 22:00-08:00 unless the account had it lifted.
+    tencent_vms_night_calls: bool = False
+    tencent_sms_endpoint: str = "https://sms.tencentcloudapi.com"
+    tencent_vms_endpoint: str = "https://vms.tencentcloudapi.com"
+    # The secrets in the callback URLs given to the Alibaba and Tencent consoles (their
     # pushes are not signed): the first is current, the others still accepted while a
     # rotation reaches every console. Optionally only from `callback_networks`.
     callback_secrets: tuple[SecretStr, ...] = ()
@@ -252,7 +265,7 @@ class Settings(BaseSettings):
         return self.twilio_account_sid is not None
 
     def provider_of(self, channel: str) -> str | None:
-        """The provider serving "sms" or "voice" (twilio, aliyun), None when the
+        """The provider serving "sms" or "voice" (twilio, aliyun, tencent), None when the
         channel runs in simulate mode."""
         return chosen_provider(channel, lambda name: getattr(self, name))
 

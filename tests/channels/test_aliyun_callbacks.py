@@ -144,6 +144,7 @@ async def test_the_county_s_persons_get_their_sms_in_batch_requests_and_receipts
 
     first, second = sorted(phones)[:2]
     sms = await rig.sms_to(first)
+    await eventually(lambda: _settled(rig, first), what="the send's provider id recorded")
     push = await rig.standin.push(
         rig.url("sms-report"), [rig.standin.sms_report(sms)], duplicate=True
     )
@@ -151,6 +152,7 @@ async def test_the_county_s_persons_get_their_sms_in_batch_requests_and_receipts
     assert (await rig.attempt(first)).status == "delivered"
 
     failed = await rig.sms_to(second)
+    await eventually(lambda: _settled(rig, second), what="the send's provider id recorded")
     report = rig.standin.sms_report(failed, success=False, err_code="MK:0001")
     await rig.standin.push(rig.url("sms-report", OLD_SECRET), [report])
     row = await rig.attempt(second)
@@ -189,6 +191,9 @@ async def test_forged_pushes_are_refused_and_change_nothing(rig: Rig) -> None:
             assert reply.status in (404, 405)
     async with client.post(rig.url("sms-up"), data=b"not json") as reply:
         assert reply.status == 400
+    unknown = {**rig.standin.sms_report(sms), "biz_id": "123^0"}
+    push = await rig.standin.push(rig.url("sms-report"), [unknown])
+    assert (push.body["code"], push.tries) == (1, 4), "an unknown send is asked again, then dropped"
     # The provider retries what was not taken: a broken answer is tried again.
     assert (await rig.attempt(phone)).status == "sent"
     assert await rig.state(phone) != "answered"
@@ -215,8 +220,8 @@ async def test_a_push_from_outside_the_configured_networks_is_refused(tmp_path: 
     from aiohttp import web
     from aiohttp.test_utils import make_mocked_request
 
-    from dispatcher.http.aliyun_callbacks import callback_allowed
     from dispatcher.http.auth import SETTINGS
+    from dispatcher.http.callback_secret import callback_allowed
 
     app = web.Application()
     app[SETTINGS] = load_settings(
@@ -242,6 +247,7 @@ async def test_key_1_on_the_ivr_call_answers_once_and_the_silent_escalate_past_t
     answering, silent = phones[0], phones[1]
     call = await rig.call_to(answering)
     assert call.action == "IvrCall"
+    await eventually(lambda: _settled(rig, answering, "voice"), what="the call id recorded")
 
     ended = rig.standin.voice_report(call)
     keyed = {**ended, "dtmf": "1", "status_code": "300000"}

@@ -53,7 +53,25 @@ PROVIDERS = {
         ),
         "JIAOYING_CALLBACK_SECRETS": "cb-secret-" + "a1" * 12,
     },
+    "Tencent Cloud": {
+        "JIAOYING_SMS_PROVIDER": "tencent",
+        "JIAOYING_VOICE_PROVIDER": "tencent",
+        "JIAOYING_TENCENT_SECRET_ID": "AKIDjiaoyingTestSecretId01",
+        "JIAOYING_TENCENT_SECRET_KEY": "tencent-key-4e5f6a7b",
+        "JIAOYING_TENCENT_SMS_APP_ID": "1400787878",
+        "JIAOYING_TENCENT_SMS_SIGN_NAME": "某县应急管理局",
+        "JIAOYING_TENCENT_SMS_TEMPLATES": ",".join(
+            f"{kind}=19283{n}" for n, kind in enumerate(NOTICE_KINDS)
+        ),
+        "JIAOYING_TENCENT_VMS_APP_ID": "1400888888",
+        "JIAOYING_TENCENT_VMS_TEMPLATES": ",".join(
+            f"{kind}=29283{n}" for n, kind in enumerate(NOTICE_KINDS)
+        ),
+        "JIAOYING_CALLBACK_SECRETS": "cb-secret-" + "a1" * 12,
+    },
 }
+# With every provider's credentials at once, each domestic one serves a channel.
+BOTH = {"JIAOYING_SMS_PROVIDER": "aliyun", "JIAOYING_VOICE_PROVIDER": "tencent"}
 
 
 def with_providers(*names: str, **more: str) -> Settings:
@@ -66,7 +84,7 @@ def test_every_provider_with_credentials_is_real_and_none_without() -> None:
     assert load_settings({}).real_providers == ()
     for name in PROVIDERS:
         assert with_providers(name).real_providers == (name,)
-    assert with_providers(*PROVIDERS).real_providers == tuple(_CREDENTIAL_GROUPS)
+    assert with_providers(*PROVIDERS, **BOTH).real_providers == tuple(_CREDENTIAL_GROUPS)
 
 
 async def real_channels(settings: Settings) -> list[str]:
@@ -89,6 +107,7 @@ async def test_the_registry_sends_for_real_exactly_through_the_real_providers() 
         "WeChat": ["wechat"],
         "broadcast": ["broadcast"],
         "Aliyun": ["sms", "voice"],
+        "Tencent Cloud": ["sms", "voice"],
     }
 
 
@@ -169,5 +188,5 @@ def test_simulate_mode_runs_on_the_example_roster_and_real_providers_on_a_county
     simulated = load_settings({})
     refuse_example_roster(simulated, simulated.roster_dir, load_roster(simulated.roster_dir))
     county = write_county(tmp_path / "county", 40)
-    real = with_providers(*PROVIDERS, JIAOYING_ROSTER_DIR=str(county.directory))
+    real = with_providers(*PROVIDERS, **BOTH, JIAOYING_ROSTER_DIR=str(county.directory))
     refuse_example_roster(real, real.roster_dir, load_roster(real.roster_dir))

@@ -73,7 +73,7 @@ def test_unused_credentials_and_unknown_choices_are_refused() -> None:
     assert any("JIAOYING_ALIYUN_TTS_TEMPLATES" in problem for problem in voice)
     assert any("needs JIAOYING_ALIYUN_IVR_THANKS_CODE" in problem for problem in voice)
     assert any(
-        "must be one of twilio, aliyun" in problem
+        "must be one of twilio, aliyun, tencent" in problem
         for problem in problems_of({"JIAOYING_SMS_PROVIDER": "nexmo"})
     )
     assert any(
@@ -109,3 +109,18 @@ def test_alibaba_cloud_serves_voice_with_an_ivr_number() -> None:
         }
     )
     assert (settings.provider_of("sms"), settings.provider_of("voice")) == ("aliyun", "aliyun")
+
+
+def test_tencent_cloud_needs_its_app_ids_and_templates() -> None:
+    problems = problems_of(
+        {
+            "JIAOYING_SMS_PROVIDER": "tencent",
+            "JIAOYING_VOICE_PROVIDER": "tencent",
+            "JIAOYING_TENCENT_SECRET_ID": "AKIDjiaoyingTestSecretId01",
+            "JIAOYING_TENCENT_SECRET_KEY": SECRET,
+            "JIAOYING_CALLBACK_SECRETS": CALLBACK_SECRET,
+            "JIAOYING_TENCENT_VMS_NIGHT_CALLS": "maybe",
+        }
+    )
+    text = "\n".join(problems)
+    assert "JIAOYING_TENCENT_VMS_NIGHT_CALLS: must be true or false" in text
