@@ -45,6 +45,25 @@ def test_policy_check_shows_the_default_level(
     assert "default_level: yellow (a warning that states no level)" in capsys.readouterr().out
 
 
+def test_policy_check_says_which_redial_the_voice_provider_s_cap_refuses(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shipped = str(EXAMPLES / "policy.yaml")
+    assert main(["policy", "check", shipped, "--voice-provider", "aliyun"]) == 0
+    assert "warning:" not in capsys.readouterr().out, "0, 2, 4 min fit 1 a minute, 5 an hour"
+    assert main(["policy", "check", shipped, "--voice-provider", "tencent"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "warning: red.steps[3]: the call at 4m breaks Tencent Cloud's cap of 2 calls per "
+        "10 minutes per callee (after the one at 0s): it will be refused as capped"
+    ) in out
+    fast = str(ROOT / "tests/data/fast-policy.yaml")
+    assert main(["policy", "check", fast, "--voice-provider", "aliyun"]) == 0
+    assert "red.steps[2]: the call at 1.5s breaks Alibaba Cloud's cap of 1 call a minute" in (
+        capsys.readouterr().out
+    )
+
+
 def test_policy_check_fails_on_a_bad_policy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
