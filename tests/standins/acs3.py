@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-__all__ = ["ALGORITHM", "SignatureRefused", "verify_acs3"]
+__all__ = ["ALGORITHM", "SignatureRefused", "signature", "verify_acs3"]
 
 ALGORITHM = "ACS3-HMAC-SHA256"
 MAX_SKEW = timedelta(minutes=15)
@@ -56,7 +56,7 @@ def verify_acs3(
     if scheme != ALGORITHM:
         raise SignatureRefused("IncompleteSignature", "no ACS3-HMAC-SHA256 Authorization")
     parts = dict(item.strip().partition("=")[::2] for item in fields.split(","))
-    key_id, signed, signature = (
+    key_id, signed, given = (
         parts.get("Credential", ""),
         parts.get("SignedHeaders", ""),
         parts.get("Signature", ""),
@@ -81,17 +81,38 @@ def verify_acs3(
         raise SignatureRefused("InvalidTimeStamp.Format", "x-acs-date is malformed") from None
     if abs((now or datetime.now(UTC)) - stamped) > MAX_SKEW:
         raise SignatureRefused("InvalidTimeStamp.Expired", "x-acs-date is out of range")
+    expected = signature(method, path, query, lower, names, body, secrets[key_id])
+    if not hmac.compare_digest(expected, given):
+        raise SignatureRefused(
+            "SignatureDoesNotMatch", "Specified signature does not match our calculation."
+        )
+    return key_id
+
+
+def signature(
+    method: str,
+    path: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    names: list[str],
+    body: bytes,
+    secret: str,
+) -> str:
+    """The hex signature of a request over the (lower-case) header `names`."""
+    lower = {name.lower(): value for name, value in headers.items()}
     canonical_query = "&".join(
         f"{_encode(name)}={_encode(value)}" for name, value in sorted(query.items())
     )
     canonical_headers = "".join(f"{name}:{lower.get(name, '').strip()}\n" for name in names)
     canonical = "\n".join(
-        [method.upper(), path or "/", canonical_query, canonical_headers, signed, digest]
+        [
+            method.upper(),
+            path or "/",
+            canonical_query,
+            canonical_headers,
+            ";".join(names),
+            hashlib.sha256(body).hexdigest(),
+        ]
     )
     to_sign = f"{ALGORITHM}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-    expected = hmac.new(secrets[key_id].encode(), to_sign.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature):
-        raise SignatureRefused(
-            "SignatureDoesNotMatch", "Specified signature does not match our calculation."
-        )
-    return key_id
+    return hmac.new(secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest()

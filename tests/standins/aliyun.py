@@ -21,7 +21,9 @@ The provider's side, as Alibaba Cloud speaks it (RPC style, API version 2017-05-
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -101,9 +103,18 @@ class AliyunStandIn(StandInServer):
         self.refused_signatures = 0
         self._sms_sent: dict[tuple[str, str, str], deque[float]] = defaultdict(deque)
         self._calls_made: dict[str, deque[float]] = defaultdict(deque)
+        self.last_sms_at = 0.0  # wall clock of the last SMS accepted (the benchmark's end)
         self.app.router.add_post("/", self._action)
+        self.app.router.add_get("/_stats", self._stats)
 
     # -- the API ---------------------------------------------------------------------
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        """Not Alibaba Cloud's: what the benchmark reads (SMS and requests so far)."""
+        batches = sum(1 for r in self.requests if r.headers.get("x-acs-action") == "SendBatchSms")
+        return web.json_response(
+            {"sms": len(self.sms), "requests": batches, "last_sms_at": self.last_sms_at}
+        )
 
     def server_error(self) -> web.Response:
         return self._error(
@@ -199,6 +210,7 @@ class AliyunStandIn(StandInServer):
         for number, sign, each in zip(numbers, signs, values, strict=True):
             self._sms_sent[(sign, code, number)].append(now)
             self.sms.append(AliyunSms(biz_id, number, code, each, sign))
+        self.last_sms_at = time.time()
         return web.json_response(
             {"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": str(uuid.uuid4()).upper()}
         )
@@ -333,3 +345,25 @@ def _count(times: deque[float], now: float, window: float) -> int:
 
 def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+async def _serve(port: int) -> None:
+    standin = AliyunStandIn()
+    await standin.start(port)
+    print(f"aliyun stand-in on {standin.url}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await standin.close()
+
+
+def main() -> None:
+    """`python -m tests.standins.aliyun --port 9004`: the stand-in on its own (benchmark)."""
+    parser = argparse.ArgumentParser(description="Alibaba Cloud SMS and voice stand-in.")
+    parser.add_argument("--port", type=int, default=9004)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(parser.parse_args().port))
+
+
+if __name__ == "__main__":
+    main()
