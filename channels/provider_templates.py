@@ -23,10 +23,14 @@ from urllib.parse import urlsplit
 from channels.base import Notice
 
 __all__ = [
+    "PROVIDER_FOLDERS",
     "VARIABLES",
     "ProviderTemplate",
     "TemplateProblem",
+    "folder_problems",
+    "load_templates",
     "parse_template",
+    "read_templates",
     "values_for",
 ]
 
@@ -196,3 +200,29 @@ def read_templates(
         return load_templates(texts, ids, numbered=numbered, limit=limit, kinds=kinds)
     except TemplateProblem as problem:
         raise TemplateProblem(f"{directory}: {problem}") from None
+
+
+# Each provider's template folders under `templates/`: (provider, channel, numbered).
+PROVIDER_FOLDERS = (
+    ("aliyun", "sms", False),
+    ("aliyun", "voice", False),
+    ("tencent", "sms", True),
+    ("tencent", "voice", True),
+)
+
+
+def folder_problems(templates_dir: Path, kinds: Sequence[str], limit: int) -> list[str]:
+    """The problems of every provider template folder present under `templates_dir`, each
+    file's text checked (its console id is the operator's setting, not checked here)."""
+    problems: list[str] = []
+    for provider, channel, numbered in PROVIDER_FOLDERS:
+        directory = templates_dir / provider / channel
+        if not directory.is_dir():
+            continue
+        try:
+            read_templates(
+                directory, dict.fromkeys(kinds, "-"), numbered=numbered, limit=limit, kinds=kinds
+            )
+        except TemplateProblem as problem:
+            problems.append(str(problem))
+    return problems

@@ -13,7 +13,7 @@ import aiohttp
 from channels.aliyun_sms import VARIABLE_LIMIT, AliyunSms
 from channels.aliyun_voice import AliyunVoice
 from channels.broadcast import Broadcast
-from channels.provider_templates import ProviderTemplate, read_templates
+from channels.provider_templates import ProviderTemplate, TemplateProblem, read_templates
 from channels.registry import Providers, simulated_channels
 from channels.tencent_api import SdkPool
 from channels.tencent_sms import TencentSms
@@ -78,6 +78,35 @@ def build_providers(settings: Settings) -> Providers:
         )
     providers.simulated = [name for name, channel in channels.items() if channel.simulated]
     return providers
+
+
+def provider_template_problems(settings: Settings) -> list[str]:
+    """Each problem of the templates the chosen providers will send, with its id, named
+    by folder and kind: checked before the service starts, so a template the provider
+    would refuse stops the start rather than the first warning."""
+    chosen = {
+        ("aliyun", "sms"): (settings.aliyun_sms_templates, False),
+        ("aliyun", "voice"): (settings.aliyun_tts_templates, False),
+        ("tencent", "sms"): (settings.tencent_sms_templates, True),
+        ("tencent", "voice"): (settings.tencent_vms_templates, True),
+    }
+    problems: list[str] = []
+    for channel in ("sms", "voice"):
+        provider = settings.provider_of(channel)
+        if (provider, channel) not in chosen:
+            continue
+        ids, numbered = chosen[(provider or "", channel)]
+        try:
+            read_templates(
+                settings.templates_dir / (provider or "") / channel,
+                ids,
+                numbered=numbered,
+                limit=VARIABLE_LIMIT,
+                kinds=NOTICE_KINDS,
+            )
+        except TemplateProblem as problem:
+            problems.append(str(problem))
+    return problems
 
 
 def aliyun_sms(settings: Settings) -> AliyunSms:

@@ -9,12 +9,15 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from channels.aliyun_sms import VARIABLE_LIMIT
+from channels.provider_templates import folder_problems
 from dispatcher.core.durations import format_duration
 from dispatcher.core.links import url_length
 from dispatcher.core.voice_caps import voice_cap_breaches
 from dispatcher.engine.texts import PUBLIC_URL_BOUND, template_problems
 from dispatcher.files.policy_file import load_policy
 from dispatcher.files.roster_dir import check_roster, load_roster
+from dispatcher.runtime.provider_choice import NOTICE_KINDS
 from dispatcher.runtime.settings import SettingsError, load_settings, settings_or_exit
 from dispatcher.store import migrate
 from dispatcher.store.db import open_database
@@ -115,6 +118,7 @@ def _voice_provider() -> str | None:
 def templates_check(args: argparse.Namespace) -> int:
     public_url = args.public_url or "h" * PUBLIC_URL_BOUND
     problems = template_problems(args.directory, link_length=url_length(public_url))
+    problems += folder_problems(args.directory, NOTICE_KINDS, VARIABLE_LIMIT)
     if problems:
         print(f"{args.directory}: {len(problems)} problem(s)", file=sys.stderr)
         for problem in problems:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,19 @@ def test_parse_rejects_bad_input_with_path_and_reason(
     err = capsys.readouterr().err
     assert "alert: <msgType> is missing" in err
     assert "Traceback" not in err
+
+
+def test_templates_check_refuses_a_provider_template_the_provider_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    assert main(["templates", "check", str(tmp_path / "templates")]) == 0
+    capsys.readouterr()
+    alert = tmp_path / "templates" / "aliyun" / "sms" / "alert.txt"
+    alert.write_text("${name}${event}：请回复1确认收到。", encoding="utf-8")
+    tencent = tmp_path / "templates" / "tencent" / "voice" / "update.txt"
+    tencent.write_text("# {1}=name\n{1}您好，{2}有更新。", encoding="utf-8")
+    assert main(["templates", "check", str(tmp_path / "templates")]) == 1
+    err = capsys.readouterr().err
+    assert "aliyun/sms: alert: two variables touch" in err
+    assert "tencent/voice: update: the first line must name each numbered variable" in err

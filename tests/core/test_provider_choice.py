@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
+from dispatcher.providers import provider_template_problems
 from dispatcher.runtime.provider_choice import NOTICE_KINDS
 from dispatcher.runtime.settings import SettingsError, load_settings
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "aliyun-secret-0f1e2d3c"
 CALLBACK_SECRET = "cb-secret-" + "a1" * 12
 TWILIO = {
@@ -124,3 +129,18 @@ def test_tencent_cloud_needs_its_app_ids_and_templates() -> None:
     )
     text = "\n".join(problems)
     assert "JIAOYING_TENCENT_VMS_NIGHT_CALLS: must be true or false" in text
+
+
+def test_the_chosen_provider_s_templates_are_checked_before_the_service_starts(
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    environ = {**ALIYUN_SMS, "JIAOYING_TEMPLATES_DIR": str(tmp_path / "templates")}
+    assert provider_template_problems(load_settings(environ)) == []
+    (tmp_path / "templates" / "aliyun" / "sms" / "clear.txt").unlink()
+    (tmp_path / "templates" / "aliyun" / "sms" / "cancel.txt").write_text(
+        "${name}：${area}已取消。", encoding="utf-8"
+    )
+    (problem,) = provider_template_problems(load_settings(environ))
+    assert "aliyun/sms" in problem
+    assert "cancel: unknown variable(s) area" in problem and "clear: no template file" in problem
