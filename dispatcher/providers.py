@@ -23,6 +23,7 @@ from channels.twilio_sms import TwilioSms
 from channels.twilio_voice import TwilioVoice
 from channels.wechat import WeChatTemplate
 from channels.wechat_token import AccessTokens
+from dispatcher.core.errors import TemplateError
 from dispatcher.runtime.provider_choice import NOTICE_KINDS
 from dispatcher.runtime.settings import Settings
 
@@ -107,6 +108,13 @@ def provider_template_problems(settings: Settings) -> list[str]:
         except TemplateProblem as problem:
             problems.append(str(problem))
     return problems
+
+
+def check_provider_templates(settings: Settings) -> None:
+    """Raise TemplateError listing `provider_template_problems`, if any."""
+    problems = provider_template_problems(settings)
+    if problems:
+        raise TemplateError(problems)
 
 
 def aliyun_sms(settings: Settings) -> AliyunSms:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from channels.base import Channel
 from dispatcher.amqp.consumer import Consumer
 from dispatcher.amqp.events import EventPublisher
-from dispatcher.core.errors import InputError, TemplateError
+from dispatcher.core.errors import InputError
 from dispatcher.core.links import AnswerLinks, url_length
 from dispatcher.core.policy import Policy
 from dispatcher.core.roster import Roster
@@ -59,7 +59,7 @@ from dispatcher.http.tencent_callbacks import add_tencent_routes
 from dispatcher.http.twilio_callbacks import add_twilio_routes
 from dispatcher.http.warnings_endpoint import INGESTOR, post_warning
 from dispatcher.http.wechat_callbacks import add_wechat_routes
-from dispatcher.providers import build_providers, provider_template_problems
+from dispatcher.providers import build_providers, check_provider_templates
 from dispatcher.runtime.heap import settle_heap
 from dispatcher.runtime.logs import configure_logging, redact_url
 from dispatcher.runtime.metrics import Metrics
@@ -411,9 +411,7 @@ def run_service(settings: Settings) -> int:
         refuse_example_roster(settings, settings.roster_dir, roster)
         policy = load_policy(settings.policy)
         Texts(settings.templates_dir, link_length=url_length(settings.public_url))
-        problems = provider_template_problems(settings)
-        if problems:
-            raise TemplateError(problems)
+        check_provider_templates(settings)
     except InputError as error:
         log.error("cannot start", problem=str(error))
         return 2
