@@ -18,6 +18,7 @@ from dispatcher.engine.example_roster import (
 from dispatcher.files.roster_dir import load_roster
 from dispatcher.providers import build_providers
 from dispatcher.runtime import settings as settings_module
+from dispatcher.runtime.provider_choice import NOTICE_KINDS
 from dispatcher.runtime.settings import _CREDENTIAL_GROUPS, Settings, env_name, load_settings
 from tests.rosters import write_county
 
@@ -39,7 +40,39 @@ PROVIDERS = {
         "JIAOYING_BROADCAST_URL": "https://broadcast.example.cn/api",
         "JIAOYING_BROADCAST_TOKEN": "broadcast-token-1a2b3c4d",
     },
+    "Aliyun": {
+        "JIAOYING_SMS_PROVIDER": "aliyun",
+        "JIAOYING_ALIYUN_ACCESS_KEY_ID": "LTAI5tJiaoyingTestKey01",
+        "JIAOYING_ALIYUN_ACCESS_KEY_SECRET": "aliyun-secret-0f1e2d3c",
+        "JIAOYING_ALIYUN_SMS_SIGN_NAME": "某县应急管理局",
+        "JIAOYING_ALIYUN_SMS_TEMPLATES": ",".join(
+            f"{kind}=SMS_46812{n}" for n, kind in enumerate(NOTICE_KINDS)
+        ),
+        "JIAOYING_VOICE_PROVIDER": "aliyun",
+        "JIAOYING_ALIYUN_TTS_TEMPLATES": ",".join(
+            f"{kind}=TTS_28120{n}" for n, kind in enumerate(NOTICE_KINDS)
+        ),
+        "JIAOYING_CALLBACK_SECRETS": "cb-secret-" + "a1" * 12,
+    },
+    "Tencent Cloud": {
+        "JIAOYING_SMS_PROVIDER": "tencent",
+        "JIAOYING_VOICE_PROVIDER": "tencent",
+        "JIAOYING_TENCENT_SECRET_ID": "AKIDjiaoyingTestSecretId01",
+        "JIAOYING_TENCENT_SECRET_KEY": "tencent-key-4e5f6a7b",
+        "JIAOYING_TENCENT_SMS_APP_ID": "1400787878",
+        "JIAOYING_TENCENT_SMS_SIGN_NAME": "某县应急管理局",
+        "JIAOYING_TENCENT_SMS_TEMPLATES": ",".join(
+            f"{kind}=19283{n}" for n, kind in enumerate(NOTICE_KINDS)
+        ),
+        "JIAOYING_TENCENT_VMS_APP_ID": "1400888888",
+        "JIAOYING_TENCENT_VMS_TEMPLATES": ",".join(
+            f"{kind}=29283{n}" for n, kind in enumerate(NOTICE_KINDS)
+        ),
+        "JIAOYING_CALLBACK_SECRETS": "cb-secret-" + "a1" * 12,
+    },
 }
+# With every provider's credentials at once, each domestic one serves a channel.
+BOTH = {"JIAOYING_SMS_PROVIDER": "aliyun", "JIAOYING_VOICE_PROVIDER": "tencent"}
 
 
 def with_providers(*names: str, **more: str) -> Settings:
@@ -52,7 +85,7 @@ def test_every_provider_with_credentials_is_real_and_none_without() -> None:
     assert load_settings({}).real_providers == ()
     for name in PROVIDERS:
         assert with_providers(name).real_providers == (name,)
-    assert with_providers(*PROVIDERS).real_providers == tuple(_CREDENTIAL_GROUPS)
+    assert with_providers(*PROVIDERS, **BOTH).real_providers == tuple(_CREDENTIAL_GROUPS)
 
 
 async def real_channels(settings: Settings) -> list[str]:
@@ -70,7 +103,13 @@ async def test_the_registry_sends_for_real_exactly_through_the_real_providers() 
     # example roster's rule.
     assert await real_channels(load_settings({})) == []
     built = {name: await real_channels(with_providers(name)) for name in PROVIDERS}
-    assert built == {"Twilio": ["sms", "voice"], "WeChat": ["wechat"], "broadcast": ["broadcast"]}
+    assert built == {
+        "Twilio": ["sms", "voice"],
+        "WeChat": ["wechat"],
+        "broadcast": ["broadcast"],
+        "Aliyun": ["sms", "voice"],
+        "Tencent Cloud": ["sms", "voice"],
+    }
 
 
 def test_the_example_roster_is_known_by_its_place_and_by_its_content(tmp_path: Path) -> None:
@@ -173,5 +212,5 @@ def test_simulate_mode_runs_on_the_example_roster_and_real_providers_on_a_county
     simulated = load_settings({})
     refuse_example_roster(simulated, simulated.roster_dir, load_roster(simulated.roster_dir))
     county = write_county(tmp_path / "county", 40)
-    real = with_providers(*PROVIDERS, JIAOYING_ROSTER_DIR=str(county.directory))
+    real = with_providers(*PROVIDERS, **BOTH, JIAOYING_ROSTER_DIR=str(county.directory))
     refuse_example_roster(real, real.roster_dir, load_roster(real.roster_dir))
