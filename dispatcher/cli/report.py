@@ -1,0 +1,78 @@
+"""`jiaoying report WARNING_ID [--out DIR]`: a warning's evaluation report from the
+database the settings name (`JIAOYING_DB_URL`), no running service needed.
+
+Writes `report.html` and `report.csv` into DIR (default `var/reports/WARNING_ID`) and
+prints the HTML file's path. The map draws the grids' boundaries where the roster folder
+(`JIAOYING_ROSTER_DIR`) has a grids.geojson.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatcher.core.roster import Roster
+from dispatcher.files.grid_shapes import load_grid_shapes
+from dispatcher.report import UnknownWarning, write_warning_report
+from dispatcher.runtime.settings import settings_or_exit
+from dispatcher.store import migrate
+from dispatcher.store.db import open_database
+from dispatcher.store.roster_versions import read_roster
+
+REPORTS = Path("var/reports")
+
+
+class SnapshotRosters:
+    """The roster versions as the store keeps them (no roster book outside the service)."""
+
+    async def get(self, conn: AsyncConnection, roster_id: str) -> Roster:
+        roster = await read_roster(conn, roster_id)
+        if roster is None:
+            raise KeyError(roster_id)
+        return roster
+
+
+def report(args: argparse.Namespace) -> int:
+    settings = settings_or_exit()
+    folder: Path = args.out or REPORTS / args.warning_id
+    shapes = load_grid_shapes(settings.roster_dir)
+
+    async def run() -> Path:
+        db = open_database(settings.db_url)
+        try:
+            await migrate.check(db)
+            return await write_warning_report(
+                db,
+                args.warning_id,
+                folder,
+                rosters=SnapshotRosters(),
+                now=datetime.now(UTC),
+                shapes=shapes,
+                templates_dir=settings.templates_dir,
+            )
+        finally:
+            await db.dispose()
+
+    try:
+        html = asyncio.run(run())
+    except (UnknownWarning, migrate.SchemaMismatch) as error:
+        print(f"jiaoying: {error}", file=sys.stderr)
+        return 1
+    print(html)
+    return 0
+
+
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    command = commands.add_parser(
+        "report", help="a warning's evaluation report (HTML and CSV) from the database"
+    )
+    command.add_argument("warning_id", metavar="WARNING_ID")
+    command.add_argument(
+        "--out", type=Path, help="folder for report.html and report.csv (var/reports/ID)"
+    )
+    command.set_defaults(run=report)

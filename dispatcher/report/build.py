@@ -1,0 +1,128 @@
+"""A warning's report, figured out from its own records (`make_report`), and a drill's
+figures kept for the drills after it (`drill_figures_of`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatcher.core.model import Level
+from dispatcher.core.policy import LevelPolicy
+from dispatcher.core.roster import Roster
+from dispatcher.report import figures, reach
+from dispatcher.report.figures import GridFigures, Township
+from dispatcher.report.records import Records, WarningRecord, read_records
+from dispatcher.store.drill_figures import DrillFigures, drill_history
+from dispatcher.store.place_views import area_names, place_names
+from dispatcher.store.policies import level_policy
+from dispatcher.store.queries import warning_status
+
+DRILLS_COMPARED = 5
+
+
+class StoredRosters(Protocol):
+    """Any stored roster version by its digest (the engine's roster book is one)."""
+
+    async def get(self, conn: AsyncConnection, roster_id: str) -> Roster: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    warning: WarningRecord
+    status: str
+    policy: LevelPolicy
+    made_at: datetime
+    roster: Roster
+    grids: Sequence[GridFigures]
+    townships: Sequence[Township]
+    totals: Mapping[str, Any]
+    curve: Mapping[str, list[float]]
+    unreached: Sequence[reach.Unreached]
+    channels: Sequence[reach.ChannelRates]
+    escalations: Sequence[Mapping[str, Any]]
+    tasks: Sequence[Mapping[str, Any]]
+    drills: Sequence[DrillFigures] = field(default_factory=tuple)
+
+    @property
+    def answer_within_s(self) -> float:
+        return self.policy.answer_within.total_seconds()
+
+
+async def make_report(
+    conn: AsyncConnection, warning_id: str, rosters: StoredRosters, now: datetime
+) -> Report | None:
+    """The report of `warning_id` as of `now`; None for an unknown warning. Raises
+    PolicyError for a stored policy that no longer validates."""
+    records = await read_records(conn, warning_id)
+    if records is None:
+        return None
+    return await _report(conn, records, rosters, now)
+
+
+async def _report(
+    conn: AsyncConnection, records: Records, rosters: StoredRosters, now: datetime
+) -> Report:
+    warning = records.warning
+    roster = await rosters.get(conn, warning.roster_id)
+    policy = level_policy(warning.id, Level(warning.level), warning.policy)
+    status = warning_status(warning, now)
+    grids = figures.grid_figures(
+        records, roster, policy.answer_within, running=status == "active", now=now
+    )
+    names = {
+        place["code"]: place["name"]
+        for place in place_names(
+            roster, [g.code for g in grids], await area_names(conn, warning.id)
+        )
+    }
+    drills: list[DrillFigures] = []
+    if warning.drill:
+        drills = await drill_history(
+            conn, warning.roster_id, until=warning.clock_start, limit=DRILLS_COMPARED
+        )
+    report = Report(
+        warning=warning,
+        status=status,
+        policy=policy,
+        made_at=now,
+        roster=roster,
+        grids=grids,
+        townships=figures.townships(grids, names),
+        totals=figures.totals(grids, records),
+        curve=figures.curve(records, grids),
+        unreached=reach.never_reached(records, roster),
+        channels=reach.channel_rates(records),
+        escalations=reach.escalation_levels(records, roster),
+        tasks=reach.field_tasks(records, roster),
+    )
+    if not warning.drill:
+        return report
+    # This drill as it stands now, beside the earlier ones (its stored row may be older).
+    own = drill_figures_of(report)
+    earlier = [d for d in drills if d.warning_id != warning.id][-(DRILLS_COMPARED - 1) :]
+    return replace(report, drills=(*earlier, own))
+
+
+def drill_figures_of(report: Report) -> DrillFigures:
+    """The figures a drill is compared by."""
+    totals = report.totals
+    return DrillFigures(
+        warning_id=report.warning.id,
+        roster_id=report.warning.roster_id,
+        identifier=report.warning.identifier,
+        headline=report.warning.headline,
+        level=report.warning.level,
+        clock_start=report.warning.clock_start,
+        answer_within_s=report.answer_within_s,
+        grids=totals["grids"],
+        grids_met=totals["met"],
+        grids_missed=totals["missed"],
+        persons=totals["persons"],
+        never_reached=len(report.unreached),
+        all_settled_s=totals["all_settled_s"],
+        made_at=report.made_at,
+    )
