@@ -17,6 +17,8 @@ from dispatcher.report.figures import GridFigures, GridState
 
 WIDTH = 640.0
 MARGIN = 24.0
+MIN_HEIGHT = 200.0
+MAX_HEIGHT = 520.0
 Ring = Sequence[tuple[float, float]]  # (lon, lat) pairs
 STATE_NAMES = {
     GridState.ANSWERED: "已应答",
@@ -65,8 +67,9 @@ def grid_map(grids: Sequence[GridFigures], shapes: Mapping[str, Sequence[Ring]])
     shrink = math.cos(math.radians((min(lats) + max(lats)) / 2))
     span_x = max((max(lons) - min(lons)) * shrink, 1e-6)
     span_y = max(max(lats) - min(lats), 1e-6)
-    scale = (WIDTH - 2 * MARGIN) / max(span_x, span_y * 0.8)
-    height = round(min(max(span_y * scale + 2 * MARGIN, 200.0), 720.0), 1)
+    # As large as fits both the width and a height a page or a phone can show at once.
+    scale = min((WIDTH - 2 * MARGIN) / span_x, (MAX_HEIGHT - 2 * MARGIN) / span_y)
+    height = round(max(span_y * scale + 2 * MARGIN, MIN_HEIGHT), 1)
     # Centre the drawing on both axes when one side of the area is much the shorter.
     offset_x = (WIDTH - span_x * scale) / 2
     offset_y = (height - span_y * scale) / 2

@@ -8,21 +8,33 @@ supervisor with a door-knock task at 9 s, after the promise (those grids miss it
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import re
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dispatcher.cli import main
 from dispatcher.core.content_type import parse_warning
 from dispatcher.core.jsonform import warning_to_data
 from dispatcher.core.restamp import restamp
+from dispatcher.http.keys import ROSTERS
+from dispatcher.report import write_warning_report
 from dispatcher.report.table import HEADER
-from tests.engine.conftest import EXAMPLES, ROOT, TOKEN, Jiaoying, eventually, shift_to_now
+from tests.engine.conftest import (
+    EXAMPLES,
+    ROOT,
+    TOKEN,
+    Jiaoying,
+    app_of,
+    eventually,
+)
 from tests.engine.test_status_api import Api, all_told, full_numbers, replies
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -228,9 +240,9 @@ async def _settled(jiaoying: Jiaoying) -> bool:
 async def post_drill(jiaoying: Jiaoying, identifier: str) -> str:
     """The example drill (螺溪河 flash flood, orange) sent now, under its own identifier."""
     path = EXAMPLES / "warnings/drill-flash-flood.xml"
-    data = restamp(
-        warning_to_data(parse_warning(path.read_bytes(), "application/cap+xml")), shift_to_now()
-    )
+    warning = parse_warning(path.read_bytes(), "application/cap+xml")
+    now = datetime.now(UTC).replace(microsecond=0)
+    data = restamp(warning_to_data(warning), now - warning.sent)
     data["identifier"] = identifier
     response = await jiaoying.client.post(
         "/v1/warnings", data=json.dumps(data), headers={**AUTH, "Content-Type": "application/json"}
@@ -238,3 +250,70 @@ async def post_drill(jiaoying: Jiaoying, identifier: str) -> str:
     body: dict[str, Any] = await response.json()
     assert response.status == 202, body
     return str(body["id"])
+
+
+async def test_drills_of_one_roster_are_compared_side_by_side(
+    jiaoying: Jiaoying,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    api = Api(jiaoying)
+    # The first drill: nobody answers; every grid has a door-knock task at 4 s.
+    first = await post_drill(jiaoying, "LH-DRILL-2026-1")
+    persons = await jiaoying.rows("select person_id from recipients where warning_id = :w", w=first)
+    assert len(persons) >= 4
+
+    async def knocked() -> bool:
+        tasks = (await api.get(f"/v1/tasks?warning={first}"))["tasks"]
+        covered = {p["person_id"] for task in tasks for p in task["silent_persons"]}
+        return covered == {row.person_id for row in persons}
+
+    await eventually(knocked, 10)
+    html = await write_warning_report(
+        jiaoying.db,
+        first,
+        tmp_path / "first",
+        rosters=app_of(jiaoying.client)[ROSTERS],
+        now=datetime.now(UTC),
+    )
+    assert html == tmp_path / "first" / "report.html"
+    assert (tmp_path / "first" / "report.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    page = html.read_text(encoding="utf-8")
+    assert '<span class="drill">演练</span>' in page
+    assert page.count("（本次）") == 1, "the first drill of its roster stands alone"
+
+    # The second drill of the same roster: everybody answers at once.
+    second = await post_drill(jiaoying, "LH-DRILL-2026-2")
+    for row in persons:
+        await replies(jiaoying).text_from(jiaoying.phone(row.person_id), "收到")
+    await eventually(lambda: _settled(jiaoying))
+
+    monkeypatch.setenv("JIAOYING_DB_URL", db_url)
+    out = tmp_path / "second"
+    assert await asyncio.to_thread(main, ["report", second, "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "report.html")
+    rows = Rows()
+    rows.feed((out / "report.html").read_text(encoding="utf-8"))
+    compared = rows.of("data-drill")
+    assert list(compared) == ["settled", "never_reached", "grids", "promise"]
+    slow, fast = (seconds_in(cell) for cell in compared["settled"][1:])
+    assert slow >= 4, "the first drill waited for its door-knock tasks"
+    assert fast < slow
+    assert compared["never_reached"][1:] == [
+        f"100%（{len(persons)}/{len(persons)}）",
+        f"0%（0/{len(persons)}）",
+    ]
+
+    drills = (await api.get("/v1/drills"))["drills"]
+    assert [d["warning_id"] for d in drills] == [second, first], "newest first"
+    assert drills[1]["never_reached_share"] == 1.0
+    assert drills[0]["never_reached"] == 0
+    assert drills[0]["grids_met"] == drills[0]["grids"]
+    assert drills[0]["all_settled_s"] == pytest.approx(fast, abs=0.05)
+    (warning,) = await jiaoying.rows("select roster_id from warnings where id = :w", w=second)
+    assert {d["roster_id"] for d in drills} == {warning.roster_id}
+    assert (await api.get(f"/v1/drills?roster={warning.roster_id}&limit=1"))["drills"] == drills[:1]
+    assert (await api.get("/v1/drills?roster=0000"))["drills"] == []
+    assert (await jiaoying.client.get("/v1/drills")).status == 401
