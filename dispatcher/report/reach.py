@@ -56,8 +56,9 @@ class ChannelRates:
     accepted: int  # sent, no delivery report (yet)
     failed: int
     unknown: int  # claimed, the outcome was never learnt
-    answers: int
-    reached_persons: int
+    answers: int  # answers that came by this channel
+    reached: int  # persons (or zones) a send of it went out to
+    reached_answered: int  # of those persons, how many answered by this channel
 
     @property
     def delivery_rate(self) -> float | None:
@@ -65,7 +66,11 @@ class ChannelRates:
 
     @property
     def answer_rate(self) -> float | None:
-        return self.answers / self.reached_persons if self.reached_persons else None
+        """Of the persons it reached, the share who answered by it (a loudspeaker takes
+        no answer: None)."""
+        if not self.reached or self.channel == "broadcast":
+            return None
+        return self.reached_answered / self.reached
 
 
 def never_reached(records: Records, roster: Roster) -> list[Unreached]:
@@ -123,14 +128,19 @@ def _outcomes(sends: Sequence[SendRecord]) -> str:
 
 
 def channel_rates(records: Records) -> list[ChannelRates]:
-    """Per channel: its sends and how they ended, the answers that came by it, and of how
-    many persons it reached."""
+    """Per channel: its sends and how they ended, the answers that came by it, and of the
+    persons it reached how many answered by it."""
     answers_by: dict[str, int] = defaultdict(int)
+    answered_by: dict[str, set[int]] = defaultdict(set)
     for answer in records.answers:
         answers_by[answer.via] += 1
+        answered_by[answer.via].add(answer.recipient_id)
     rows = []
     for channel in CHANNELS:
         sends = [s for s in records.sends if s.channel == channel]
+        gone_out = [s for s in sends if s.status in GONE_OUT]
+        persons = {s.recipient_id for s in gone_out if s.recipient_id is not None}
+        zones = {s.zone_id for s in gone_out if s.zone_id is not None}
         rows.append(
             ChannelRates(
                 channel=channel,
@@ -140,19 +150,12 @@ def channel_rates(records: Records) -> list[ChannelRates]:
                 failed=sum(1 for s in sends if s.status in ("failed", "rejected")),
                 unknown=sum(1 for s in sends if s.status == "claimed"),
                 answers=answers_by.pop(channel, 0),
-                reached_persons=len(
-                    {
-                        s.person_id or s.zone_id
-                        for s in sends
-                        if s.status in GONE_OUT and (s.person_id or s.zone_id)
-                    }
-                ),
+                reached=len(persons) + len(zones),
+                reached_answered=len(persons & answered_by[channel]),
             )
         )
     # Answers that came another way (the link, an operator, a supervisor, a door-knock).
-    rows += [
-        ChannelRates(via, 0, 0, 0, 0, 0, count, 0) for via, count in sorted(answers_by.items())
-    ]
+    rows += [ChannelRates(via, 0, 0, 0, 0, 0, n, 0, 0) for via, n in sorted(answers_by.items())]
     return rows
 
 
