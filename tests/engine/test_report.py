@@ -89,7 +89,7 @@ def seconds_in(cell: str) -> float:
 
 
 async def test_the_report_shows_per_grid_the_promise_against_what_happened(
-    jiaoying: Jiaoying,
+    jiaoying: Jiaoying, tmp_path: Path
 ) -> None:
     api = Api(jiaoying)
     wrong = jiaoying.phone("LH-WG-003")
@@ -136,6 +136,7 @@ async def test_the_report_shows_per_grid_the_promise_against_what_happened(
     assert response.status == 200
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
     page = await response.text()
+    (tmp_path / "report.html").write_text(page, encoding="utf-8")  # for a person to look at
     assert not {n for n in full_numbers(jiaoying.roster) if n in page}, "numbers are masked"
     assert "演练" not in page, "a real warning is not called a drill"
     assert "cdn" not in page.lower() and "<script" not in page, "a page of its own"
@@ -235,6 +236,20 @@ async def test_the_report_shows_per_grid_the_promise_against_what_happened(
     pdf = await jiaoying.client.get(f"/v1/warnings/{warning_id}/report?format=pdf", headers=AUTH)
     assert pdf.status == 400
     assert (await api.get("/v1/drills"))["drills"] == [], "a real warning is no drill"
+
+
+async def test_the_report_command_says_what_is_wrong(
+    jiaoying: Jiaoying,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("JIAOYING_DB_URL", db_url)
+    out = tmp_path / "nothing"
+    assert await asyncio.to_thread(main, ["report", "w000000000000", "--out", str(out)]) == 1
+    assert capsys.readouterr().err == "jiaoying: no warning with id w000000000000\n"
+    assert not out.exists(), "no half-written report"
 
 
 async def _settled(jiaoying: Jiaoying) -> bool:
