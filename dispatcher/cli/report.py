@@ -3,7 +3,9 @@ database the settings name (`JIAOYING_DB_URL`), no running service needed.
 
 Writes `report.html` and `report.csv` into DIR (default `var/reports/WARNING_ID`) and
 prints the HTML file's path. The map draws the grids' boundaries where the roster folder
-(`JIAOYING_ROSTER_DIR`) has a grids.geojson.
+(`JIAOYING_ROSTER_DIR`) has a grids.geojson. A drill's figures are kept in the same
+database, or with `--drills URL` in one that keeps the drills of many runs (each drill
+runs in a store of its own): created or brought to this jiaoying's schema first.
 """
 
 from __future__ import annotations
@@ -44,8 +46,11 @@ def report(args: argparse.Namespace) -> int:
 
     async def run() -> Path:
         db = open_database(settings.db_url)
+        drills = open_database(args.drills) if args.drills else None
         try:
             await migrate.check(db)
+            if drills is not None:
+                await migrate.bring_to_head(drills, datetime.now(UTC))
             return await write_warning_report(
                 db,
                 args.warning_id,
@@ -54,9 +59,12 @@ def report(args: argparse.Namespace) -> int:
                 now=datetime.now(UTC),
                 shapes=shapes,
                 templates_dir=settings.templates_dir,
+                drills=drills,
             )
         finally:
             await db.dispose()
+            if drills is not None:
+                await drills.dispose()
 
     try:
         html = asyncio.run(run())
@@ -74,5 +82,10 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     command.add_argument("warning_id", metavar="WARNING_ID")
     command.add_argument(
         "--out", type=Path, help="folder for report.html and report.csv (var/reports/ID)"
+    )
+    command.add_argument(
+        "--drills",
+        metavar="DB_URL",
+        help="a database keeping the figures of the drills of many runs, to compare with",
     )
     command.set_defaults(run=report)

@@ -16,7 +16,7 @@ from dispatcher.core.roster import Roster
 from dispatcher.report import figures, reach
 from dispatcher.report.figures import GridFigures, Township
 from dispatcher.report.records import Records, WarningRecord, read_records
-from dispatcher.store.drill_figures import DrillFigures, drill_history
+from dispatcher.store.drill_figures import DrillFigures, drill_history, save_drill_figures
 from dispatcher.store.place_views import area_names, place_names
 from dispatcher.store.policies import level_policy
 from dispatcher.store.queries import warning_status
@@ -79,12 +79,7 @@ async def _report(
             roster, [g.code for g in grids], await area_names(conn, warning.id)
         )
     }
-    drills: list[DrillFigures] = []
-    if warning.drill:
-        drills = await drill_history(
-            conn, warning.roster_id, until=warning.clock_start, limit=DRILLS_COMPARED
-        )
-    report = Report(
+    return Report(
         warning=warning,
         status=status,
         policy=policy,
@@ -99,11 +94,18 @@ async def _report(
         escalations=reach.escalation_levels(records, roster),
         tasks=reach.field_tasks(records, roster),
     )
-    if not warning.drill:
-        return report
-    # This drill as it stands now, beside the earlier ones (its stored row may be older).
+
+
+async def compare_drills(conn: AsyncConnection, report: Report) -> Report:
+    """A drill's report with its figures stored (in the caller's transaction on `conn`) and
+    the last drills of its roster beside it, oldest first, itself last. `conn` may belong
+    to another database than the warning's: one that keeps the drills of many runs."""
     own = drill_figures_of(report)
-    earlier = [d for d in drills if d.warning_id != warning.id][-(DRILLS_COMPARED - 1) :]
+    await save_drill_figures(conn, own)
+    drills = await drill_history(
+        conn, own.roster_id, until=own.clock_start, limit=DRILLS_COMPARED + 1
+    )
+    earlier = [d for d in drills if d.warning_id != own.warning_id][-(DRILLS_COMPARED - 1) :]
     return replace(report, drills=(*earlier, own))
 
 

@@ -13,12 +13,11 @@ from datetime import datetime
 from pathlib import Path
 
 from dispatcher.files.grid_shapes import Ring
-from dispatcher.report.build import Report, StoredRosters, drill_figures_of, make_report
+from dispatcher.report.build import Report, StoredRosters, compare_drills, make_report
 from dispatcher.report.pages import render_report
 from dispatcher.report.table import grid_table
 from dispatcher.runtime.settings import shipped_templates
 from dispatcher.store.db import Database
-from dispatcher.store.drill_figures import save_drill_figures
 
 HTML_FILE = "report.html"
 CSV_FILE = "report.csv"
@@ -29,17 +28,24 @@ class UnknownWarning(LookupError):
 
 
 async def report_of(
-    database: Database, warning_id: str, *, rosters: StoredRosters, now: datetime
+    database: Database,
+    warning_id: str,
+    *,
+    rosters: StoredRosters,
+    now: datetime,
+    drills: Database | None = None,
 ) -> Report:
-    """The report of `warning_id` as of `now`; a drill's figures are stored on the way.
-    Raises UnknownWarning."""
+    """The report of `warning_id` as of `now`. A drill's figures are stored on the way, in
+    `drills` if given (a database that keeps the drills of many runs, each run in its own
+    store), else in `database`, and the last drills of its roster kept there are shown
+    beside it. Raises UnknownWarning."""
     async with database.reader.connect() as conn:
         report = await make_report(conn, warning_id, rosters, now)
     if report is None:
         raise UnknownWarning(f"no warning with id {warning_id}")
     if report.warning.drill:
-        async with database.writer.begin() as conn:
-            await save_drill_figures(conn, drill_figures_of(report))
+        async with (drills or database).writer.begin() as conn:
+            report = await compare_drills(conn, report)
     return report
 
 
@@ -52,6 +58,7 @@ async def write_warning_report(
     now: datetime,
     shapes: Mapping[str, Sequence[Ring]] | None = None,
     templates_dir: Path | None = None,
+    drills: Database | None = None,
 ) -> Path:
     """Write `report.html` and `report.csv` (one row per grid) of `warning_id` into
     `folder` (made if missing) and return the HTML file's path.
@@ -59,9 +66,11 @@ async def write_warning_report(
     `rosters`: the stored roster versions (the engine's roster book, or any object with
     `async get(conn, roster_id) -> Roster`). `shapes`: the grids' boundaries from the
     roster folder's grids.geojson (`dispatcher.files.grid_shapes.load_grid_shapes`), else
-    the map draws points. Raises UnknownWarning for an id no warning has.
+    the map draws points. `drills`: where a drill's figures are kept and its roster's
+    earlier drills are read (`report_of`); its schema must be at head (`jiaoying db
+    upgrade`, or `migrate.bring_to_head`). Raises UnknownWarning for an id no warning has.
     """
-    report = await report_of(database, warning_id, rosters=rosters, now=now)
+    report = await report_of(database, warning_id, rosters=rosters, now=now, drills=drills)
     page = render_report(report, templates_dir or shipped_templates(), shapes or {})
     return await asyncio.to_thread(_write, folder, page, grid_table(report))
 

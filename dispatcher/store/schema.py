@@ -292,11 +292,13 @@ callback_receipts = Table(
 )
 
 # Each drill's figures, kept so a county sees its drills of one roster side by side
-# (written when its report is made, again if it is made later with more records).
+# (written when its report is made, again if it is made later with more records). No
+# foreign key: a drill runs in a store of its own, and one database may keep the figures
+# of the drills of many runs.
 drill_figures = Table(
     "drill_figures",
     metadata,
-    Column("warning_id", String(32), ForeignKey("warnings.id"), primary_key=True),
+    Column("warning_id", String(32), primary_key=True),
     Column("roster_id", String(64), nullable=False),
     Column("identifier", String(255), nullable=False),
     Column("headline", Text, nullable=False),

@@ -27,6 +27,9 @@ from dispatcher.core.restamp import restamp
 from dispatcher.http.keys import ROSTERS
 from dispatcher.report import write_warning_report
 from dispatcher.report.table import HEADER
+from dispatcher.store import migrate
+from dispatcher.store.db import open_database
+from dispatcher.store.drill_figures import list_drills
 from tests.engine.conftest import (
     EXAMPLES,
     ROOT,
@@ -336,3 +339,49 @@ async def test_drills_of_one_roster_are_compared_side_by_side(
     assert (await api.get(f"/v1/drills?roster={warning.roster_id}&limit=1"))["drills"] == drills[:1]
     assert (await api.get("/v1/drills?roster=0000"))["drills"] == []
     assert (await jiaoying.client.get("/v1/drills")).status == 401
+
+
+async def test_drills_run_in_stores_of_their_own_are_compared_through_one_history(
+    jiaoying: Jiaoying,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    api = Api(jiaoying)
+    history_url = f"sqlite+aiosqlite:///{tmp_path}/drills.db"
+    history = open_database(history_url)
+    await migrate.bring_to_head(history, datetime.now(UTC))
+    first = await post_drill(jiaoying, "LH-DRILL-2026-A")
+    persons = await jiaoying.rows("select person_id from recipients where warning_id = :w", w=first)
+    await replies(jiaoying).text_from(jiaoying.phone(persons[0].person_id), "收到")
+    try:
+        await write_warning_report(
+            jiaoying.db,
+            first,
+            tmp_path / "first",
+            rosters=app_of(jiaoying.client)[ROSTERS],
+            now=datetime.now(UTC),
+            drills=history,
+        )
+        async with history.reader.connect() as conn:
+            kept = await list_drills(conn, roster_id=None, limit=10)
+    finally:
+        await history.dispose()
+    assert [d.warning_id for d in kept] == [first]
+    assert kept[0].never_reached == len(persons) - 1
+
+    second = await post_drill(jiaoying, "LH-DRILL-2026-B")
+    monkeypatch.setenv("JIAOYING_DB_URL", db_url)
+    out = tmp_path / "second"
+    command = ["report", second, "--out", str(out), "--drills", history_url]
+    assert await asyncio.to_thread(main, command) == 0
+    capsys.readouterr()
+    rows = Rows()
+    rows.feed((out / "report.html").read_text(encoding="utf-8"))
+    everyone = len(persons)
+    assert rows.of("data-drill")["never_reached"][1:] == [
+        f"{round(100 * (everyone - 1) / everyone)}%（{everyone - 1}/{everyone}）",
+        f"100%（{everyone}/{everyone}）",
+    ]
+    assert (await api.get("/v1/drills"))["drills"] == [], "kept in the history, not the store"

@@ -6,7 +6,8 @@ Create Date: 2026-12-06 08:10:00.000000
 
 A county rehearses its roster and policy again and again; the report of a drill shows
 the last drills of the same roster beside it. Their figures are kept here when a drill's
-report is made.
+report is made; without a foreign key, since a drill runs in a store of its own and one
+database may keep the figures of the drills of many runs.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ def upgrade() -> None:
         sa.Column("never_reached", sa.Integer(), nullable=False),
         sa.Column("all_settled_s", sa.Float(), nullable=True),
         sa.Column("made_at", dispatcher.store.schema.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["warning_id"], ["warnings.id"]),
         sa.PrimaryKeyConstraint("warning_id"),
     )
     with op.batch_alter_table("drill_figures", schema=None) as batch_op:
