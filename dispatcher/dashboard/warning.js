@@ -44,6 +44,8 @@ function head({ summary, simulated }) {
     ),
     simulated && el("p", { class: "simulated", role: "note" }, "模拟模式：部分通道未配置服务商，这些发送没有真正到达任何人。"),
     el("button", { type: "button", class: "secondary", "data-ledger": summary.id }, "下载叫应台账 (CSV)"),
+    " ",
+    el("button", { type: "button", class: "secondary", "data-evaluation": summary.id }, "下载评估报告 (HTML)"),
   );
 }
 

@@ -8,6 +8,7 @@ Report policy (tests/data/report-policy.yaml): supervisor at 2 s, door-knock tas
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -116,5 +117,13 @@ async def test_the_map_colours_each_grid_by_its_state_as_the_warning_unfolds(
     assert shown[SILENT_GRID]["state"] == "answered"
     assert shown[SILENT_GRID]["fill"] == COLOURS["answered"]
     assert len({(g["x"], g["y"]) for g in shown.values()}) == len(shown), "each grid its place"
+
+    async with page.expect_download() as downloading:
+        await page.locator("button[data-evaluation]").click()
+    download = await downloading.value
+    assert download.suggested_filename == f"叫应评估报告-{red}.html"
+    report = await asyncio.to_thread(Path(await download.path()).read_text, "utf-8")
+    assert "叫应评估报告" in report
+    assert f'data-code="{SILENT_GRID}" data-state="answered"' in report, "as the map shows it"
     assert errors == []
     await context.close()
