@@ -102,9 +102,15 @@ def grid_figures(
         for code in recipient.grid_codes:
             members[code].append(recipient)
     first_answer: dict[int, datetime] = {}
+    # A person's answer, or a supervisor's for them; a door-knock report is the task's.
+    first_spoken: dict[int, datetime] = {}
     for answer in records.answers:
         if answer.recipient_id not in first_answer or answer.at < first_answer[answer.recipient_id]:
             first_answer[answer.recipient_id] = answer.at
+        if answer.via != DOOR_KNOCK and (
+            answer.recipient_id not in first_spoken or answer.at < first_spoken[answer.recipient_id]
+        ):
+            first_spoken[answer.recipient_id] = answer.at
     door_knocks: dict[str, list[datetime]] = defaultdict(list)
     open_door_knock: set[str] = set()
     for task in records.tasks:
@@ -129,6 +135,7 @@ def grid_figures(
         settled, settled_by = _settled(answered_at, knock)
         settled_s = None if settled is None else seconds(start, settled)
         firsts = [at for at in answered_at if at is not None]
+        spoken = [first_spoken[r.id] for r in people if r.id in first_spoken]
         grid = roster.grids.get(code)
         location = grid.location if grid else None
         rows.append(
@@ -141,7 +148,7 @@ def grid_figures(
                 answered=len(firsts),
                 escalations=escalations[code],
                 door_knocks=len(door_knocks[code]),
-                first_answer_s=seconds(start, min(firsts)) if firsts else None,
+                first_answer_s=seconds(start, min(spoken)) if spoken else None,
                 settled_s=settled_s,
                 settled_by=settled_by,
                 verdict=_verdict(settled_s, answer_within, start, running=running, now=now),

@@ -44,9 +44,10 @@ def records(
     escalated: tuple[str, ...] = (),
     tasks: tuple[tuple[str, float, str], ...] = (),
     sends: tuple[SendRecord, ...] = (),
-    answers: tuple[AnswerRecord, ...] = (),
+    answers: tuple[AnswerRecord, ...] | None = None,
 ) -> Records:
-    """Persons LH-WG-001..003 of 人民社区; `answered`: person → minute their chain closed."""
+    """Persons LH-WG-001..003 of 人民社区; `answered`: person → minute their chain closed
+    (by their own SMS unless `answers` says how)."""
     answered = answered or {}
     people = [("LH-WG-001", ONE), ("LH-WG-002", ONE), ("LH-WG-003", TWO)]
     recipients = tuple(
@@ -76,6 +77,12 @@ def records(
         {},
         (ONE, TWO),
     )
+    if answers is None:
+        answers = tuple(
+            AnswerRecord(r.id, r.answered_at, "sms", r.person_id)
+            for r in recipients
+            if r.answered_at is not None
+        )
     return Records(
         warning=warning,
         recipients=recipients,
@@ -159,6 +166,20 @@ def test_the_map_state_of_a_grid(
 ) -> None:
     found = records(answered=answered, escalated=escalated, tasks=tasks)
     assert figures_of(found)[ONE].state is state
+
+
+def test_a_door_knock_report_is_no_first_answer() -> None:
+    found = records(
+        answered={"LH-WG-001": 12, "LH-WG-002": 12},
+        tasks=((ONE, 9, "done"),),
+        answers=(
+            AnswerRecord(1, at(12), "door_knock", "ops"),
+            AnswerRecord(2, at(12), "door_knock", "ops"),
+        ),
+    )
+    grid = figures_of(found)[ONE]
+    assert (grid.first_answer_s, grid.answered, grid.settled_s) == (None, 2, 540.0)
+    assert grid.settled_by == "door_knock"
 
 
 def test_the_whole_warning_settles_with_its_slowest_grid() -> None:
