@@ -16,27 +16,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from dispatcher.core.roster import Roster
 from dispatcher.files.grid_shapes import load_grid_shapes
-from dispatcher.report import UnknownWarning, write_warning_report
+from dispatcher.report import SnapshotRosters, UnknownWarning, write_warning_report
 from dispatcher.runtime.settings import settings_or_exit
 from dispatcher.store import migrate
 from dispatcher.store.db import open_database
-from dispatcher.store.roster_versions import read_roster
 
 REPORTS = Path("var/reports")
-
-
-class SnapshotRosters:
-    """The roster versions as the store keeps them (no roster book outside the service)."""
-
-    async def get(self, conn: AsyncConnection, roster_id: str) -> Roster:
-        roster = await read_roster(conn, roster_id)
-        if roster is None:
-            raise KeyError(roster_id)
-        return roster
 
 
 def report(args: argparse.Namespace) -> int:

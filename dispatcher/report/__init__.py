@@ -7,6 +7,13 @@ affected grids; a drill beside the earlier drills of its roster.
 report together and `writer` writes its files.
 """
 
+from dispatcher.report.build import SnapshotRosters, StoredRosters
 from dispatcher.report.writer import UnknownWarning, report_of, write_warning_report
 
-__all__ = ["UnknownWarning", "report_of", "write_warning_report"]
+__all__ = [
+    "SnapshotRosters",
+    "StoredRosters",
+    "UnknownWarning",
+    "report_of",
+    "write_warning_report",
+]

@@ -20,6 +20,7 @@ from dispatcher.store.drill_figures import DrillFigures, drill_history, save_dri
 from dispatcher.store.place_views import area_names, place_names
 from dispatcher.store.policies import level_policy
 from dispatcher.store.queries import warning_status
+from dispatcher.store.roster_versions import read_roster
 
 DRILLS_COMPARED = 5
 
@@ -28,6 +29,17 @@ class StoredRosters(Protocol):
     """Any stored roster version by its digest (the engine's roster book is one)."""
 
     async def get(self, conn: AsyncConnection, roster_id: str) -> Roster: ...
+
+
+class SnapshotRosters:
+    """The roster versions as the store keeps them, for a report made outside the service
+    (no roster book there): `jiaoying report`, the end of a drill."""
+
+    async def get(self, conn: AsyncConnection, roster_id: str) -> Roster:
+        roster = await read_roster(conn, roster_id)
+        if roster is None:
+            raise KeyError(roster_id)
+        return roster
 
 
 @dataclass(frozen=True, slots=True)
