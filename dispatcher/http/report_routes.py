@@ -1,9 +1,10 @@
 """A warning's evaluation report and map, and the drills compared (bearer token).
 
 `GET /v1/warnings/{id}/report` the HTML page (`?format=csv` or `report.csv`: one row per
-grid), `GET /v1/warnings/{id}/map` the grids placed and coloured by state for the
-dashboard, `GET /v1/drills` each drill's stored figures, newest first. Making a drill's
-report stores its figures, as `jiaoying report` and the end of a drill do.
+grid); `GET /v1/warnings/{id}/map` the grids placed and coloured by state for the
+dashboard (polled every second: it reads no sends and stores nothing); `GET /v1/drills`
+each drill's stored figures, newest first. Making a drill's report stores its figures, as
+`jiaoying report` and the end of a drill do.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dispatcher.http.auth import SETTINGS
 from dispatcher.http.keys import ROSTERS
 from dispatcher.http.problems import problem
 from dispatcher.report import UnknownWarning, report_of
-from dispatcher.report.build import Report
+from dispatcher.report.build import Report, grid_states
 from dispatcher.report.map import grid_map, map_view
 from dispatcher.report.pages import render_report
 from dispatcher.report.table import grid_table
@@ -82,11 +83,16 @@ async def get_report_csv(request: web.Request) -> web.StreamResponse:
 
 @api_route
 async def get_map(request: web.Request) -> web.StreamResponse:
-    report = await _report(request)
-    if report is None:
+    warning_id = request.match_info["warning_id"]
+    try:
+        async with request.app[READER].reader.connect() as conn:
+            grids = await grid_states(conn, warning_id, request.app[ROSTERS], request.app[CLOCK]())
+    except PolicyError as error:
+        raise _unreadable(error) from None
+    if grids is None:
         return _missing(request)
-    gridmap = grid_map(report.grids, await _shapes(request))
-    return json_ok(map_view(report.warning.id, gridmap, report.grids))
+    gridmap = grid_map(grids, await _shapes(request))
+    return json_ok(map_view(warning_id, gridmap, grids))
 
 
 @api_route
@@ -110,8 +116,11 @@ async def _report(request: web.Request) -> Report | None:
     except UnknownWarning:
         return None
     except PolicyError as error:
-        reason = f"the warning's stored policy is unreadable: {error}"
-        raise BadRequest(reason, status=409) from None
+        raise _unreadable(error) from None
+
+
+def _unreadable(error: PolicyError) -> BadRequest:
+    return BadRequest(f"the warning's stored policy is unreadable: {error}", status=409)
 
 
 def _missing(request: web.Request) -> web.Response:

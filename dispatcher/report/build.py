@@ -75,6 +75,21 @@ async def make_report(
     return await _report(conn, records, rosters, now)
 
 
+async def grid_states(
+    conn: AsyncConnection, warning_id: str, rosters: StoredRosters, now: datetime
+) -> list[GridFigures] | None:
+    """Only the grids' figures and states of `warning_id` (the map, polled every second:
+    no sends read, nothing stored); None for an unknown warning."""
+    records = await read_records(conn, warning_id, sends=False)
+    if records is None:
+        return None
+    warning = records.warning
+    roster = await rosters.get(conn, warning.roster_id)
+    policy = level_policy(warning.id, Level(warning.level), warning.policy)
+    running = warning_status(warning, now) == "active"
+    return figures.grid_figures(records, roster, policy.answer_within, running=running, now=now)
+
+
 async def _report(
     conn: AsyncConnection, records: Records, rosters: StoredRosters, now: datetime
 ) -> Report:

@@ -91,8 +91,12 @@ class Records:
     tasks: tuple[TaskRecord, ...]
 
 
-async def read_records(conn: AsyncConnection, warning_id: str) -> Records | None:
-    """Everything the report of `warning_id` is made from; None for an unknown warning."""
+async def read_records(
+    conn: AsyncConnection, warning_id: str, *, sends: bool = True
+) -> Records | None:
+    """Everything the report of `warning_id` is made from; None for an unknown warning.
+    Without `sends` (the map, polled every second: its states need none), no sends are
+    read, the largest table of a warning."""
     row = (await conn.execute(select(warnings).where(warnings.c.id == warning_id))).one_or_none()
     if row is None:
         return None
@@ -123,21 +127,7 @@ async def read_records(conn: AsyncConnection, warning_id: str) -> Records | None
                 select(recipients).where(of_warning).order_by(recipients.c.id)
             )
         ),
-        sends=tuple(
-            SendRecord(
-                s.recipient_id,
-                s.person_id,
-                s.zone_id,
-                s.channel,
-                s.kind,
-                s.status,
-                s.error_reason,
-                s.created_at,
-            )
-            for s in await conn.execute(
-                select(attempts).where(attempts.c.warning_id == warning_id).order_by(attempts.c.id)
-            )
-        ),
+        sends=await _sends(conn, warning_id) if sends else (),
         answers=tuple(
             AnswerRecord(a.recipient_id, a.at, a.via, a.by)
             for a in await conn.execute(
@@ -167,4 +157,34 @@ async def read_records(conn: AsyncConnection, warning_id: str) -> Records | None
                 select(tasks).where(tasks.c.warning_id == warning_id).order_by(tasks.c.id)
             )
         ),
+    )
+
+
+async def _sends(conn: AsyncConnection, warning_id: str) -> tuple[SendRecord, ...]:
+    return tuple(
+        SendRecord(
+            s.recipient_id,
+            s.person_id,
+            s.zone_id,
+            s.channel,
+            s.kind,
+            s.status,
+            s.error_reason,
+            s.created_at,
+        )
+        for s in await conn.execute(
+            # Not the rendered payload: the largest column of the largest table.
+            select(
+                attempts.c.recipient_id,
+                attempts.c.person_id,
+                attempts.c.zone_id,
+                attempts.c.channel,
+                attempts.c.kind,
+                attempts.c.status,
+                attempts.c.error_reason,
+                attempts.c.created_at,
+            )
+            .where(attempts.c.warning_id == warning_id)
+            .order_by(attempts.c.id)
+        )
     )
