@@ -69,7 +69,7 @@ async def drill_history(
     rows = await conn.execute(
         select(drill_figures)
         .where(drill_figures.c.roster_id == roster_id, drill_figures.c.clock_start <= until)
-        .order_by(drill_figures.c.clock_start.desc(), drill_figures.c.warning_id.desc())
+        .order_by(drill_figures.c.clock_start.desc(), drill_figures.c.made_at.desc())
         .limit(limit)
     )
     return [DrillFigures(**row._mapping) for row in reversed(rows.all())]
@@ -84,7 +84,7 @@ async def list_drills(
         statement = statement.where(drill_figures.c.roster_id == roster_id)
     rows = await conn.execute(
         statement.order_by(
-            drill_figures.c.clock_start.desc(), drill_figures.c.warning_id.desc()
+            drill_figures.c.clock_start.desc(), drill_figures.c.made_at.desc()
         ).limit(limit)
     )
     return [DrillFigures(**row._mapping) for row in rows]
