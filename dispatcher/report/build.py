@@ -118,8 +118,8 @@ async def _report(
         curve=figures.curve(records, grids),
         unreached=reach.never_reached(records, roster),
         channels=reach.channel_rates(records),
-        escalations=reach.escalation_levels(records, roster),
-        tasks=reach.field_tasks(records, roster),
+        escalations=reach.escalation_levels(records, roster, policy),
+        tasks=reach.field_tasks(records, roster, policy),
     )
 
 

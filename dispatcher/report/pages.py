@@ -44,6 +44,9 @@ STATUSES = {
     "closed": "已结束",
 }
 LEVELS = {"red": "红色", "orange": "橙色", "yellow": "黄色", "blue": "蓝色"}
+# An escalation or door-knock task this much later than its step is shown as late: the
+# scheduler's own lag is seconds; a minute is a call the silent grid did not get in time.
+LATE_AFTER_S = 60.0
 
 
 def render_report(report: Report, templates_dir: Path, shapes: Mapping[str, Sequence[Ring]]) -> str:
@@ -82,6 +85,7 @@ def render_report(report: Report, templates_dir: Path, shapes: Mapping[str, Sequ
         verdicts=VERDICTS,
         why=WHY,
         channel_names=CHANNEL_NAMES,
+        late_after=LATE_AFTER_S,
     )
 
 

@@ -10,6 +10,7 @@ channel that refused them, or notices that went out and were never answered.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from dispatcher.core.phones import mask_phone, mask_phones_in_text
+from dispatcher.core.policy import LevelPolicy
 from dispatcher.core.roster import Roster
 from dispatcher.report.figures import seconds
 from dispatcher.report.records import Records, SendRecord
@@ -27,6 +29,7 @@ PERSON_CHANNELS = ("sms", "voice", "wechat")
 CHANNELS = (*PERSON_CHANNELS, "broadcast")
 WRONG_NUMBER = frozenset({"invalid_address", "no_address", "unreachable"})
 GONE_OUT = frozenset({"sent", "delivered", "simulated"})
+_OCCASION = re.compile(r"c[0-9]+s([0-9]+)")
 
 
 class Why(StrEnum):
@@ -159,8 +162,11 @@ def channel_rates(records: Records) -> list[ChannelRates]:
     return rows
 
 
-def escalation_levels(records: Records, roster: Roster) -> list[dict[str, Any]]:
-    """Per escalation level: how many silent chains went up, to whom, and when first."""
+def escalation_levels(
+    records: Records, roster: Roster, policy: LevelPolicy
+) -> list[dict[str, Any]]:
+    """Per escalation level: how many silent chains went up, to whom, when first, and how
+    late against the policy step that called for it (the latest of them)."""
     start = records.warning.clock_start
     by_level: dict[int, list[Any]] = defaultdict(list)
     for escalation in records.escalations:
@@ -175,14 +181,41 @@ def escalation_levels(records: Records, roster: Roster) -> list[dict[str, Any]]:
             "targets": sorted(
                 {roster.name_of(e.target_id) or e.target_id or "无上级" for e in rows}
             ),
+            "planned_s": _planned(rows, policy),
             "first_s": seconds(start, min(e.created_at for e in rows)),
+            "late_s": _late(rows, policy, start),
             "closed_for": sum(1 for e in rows if e.recipient_id in answered_for),
         }
         for level, rows in sorted(by_level.items())
     ]
 
 
-def field_tasks(records: Records, roster: Roster) -> list[dict[str, Any]]:
+def _step_after(occasion: str, policy: LevelPolicy) -> float | None:
+    """When the policy step named in `occasion` (`c<chain>s<index>`) was due, in seconds."""
+    found = _OCCASION.fullmatch(occasion)
+    if found is None:
+        return None
+    index = int(found.group(1))
+    step = next((step for step in policy.steps if step.index == index), None)
+    return None if step is None else step.after.total_seconds()
+
+
+def _planned(rows: Sequence[Any], policy: LevelPolicy) -> float | None:
+    planned = [at for row in rows if (at := _step_after(row.occasion, policy)) is not None]
+    return min(planned, default=None)
+
+
+def _late(rows: Sequence[Any], policy: LevelPolicy, start: datetime) -> float | None:
+    """The most any of `rows` came after its step was due (0 when none was late)."""
+    late = [
+        max(0.0, seconds(start, row.created_at) - due)
+        for row in rows
+        if (due := _step_after(row.occasion, policy)) is not None
+    ]
+    return round(max(late), 3) if late else None
+
+
+def field_tasks(records: Records, roster: Roster, policy: LevelPolicy) -> list[dict[str, Any]]:
     """Each field task (door-knock …) with its assignee, grids and report, masked."""
     start = records.warning.clock_start
     found = []
@@ -198,6 +231,8 @@ def field_tasks(records: Records, roster: Roster) -> list[dict[str, Any]]:
                     for code in task.grid_codes
                 ),
                 "created_s": seconds(start, task.created_at),
+                "planned_s": _step_after(task.occasion, policy),
+                "late_s": _late([task], policy, start),
                 "status": task.status,
                 "reported_s": _offset(start, task.reported_at),
                 "report": {

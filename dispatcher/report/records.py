@@ -67,6 +67,7 @@ class EscalationRecord:
     level: int
     target_id: str | None
     created_at: datetime
+    occasion: str = ""  # the policy step that made it: `c<chain>s<step index>`
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class TaskRecord:
     created_at: datetime
     reported_at: datetime | None
     report: dict[str, Any] | None
+    occasion: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,7 @@ async def read_records(
             )
         ),
         escalations=tuple(
-            EscalationRecord(e.recipient_id, e.level, e.target_id, e.created_at)
+            EscalationRecord(e.recipient_id, e.level, e.target_id, e.created_at, e.occasion)
             for e in await conn.execute(
                 select(escalations)
                 .where(escalations.c.warning_id == warning_id)
@@ -152,6 +154,7 @@ async def read_records(
                 t.created_at,
                 t.reported_at,
                 t.report,
+                t.occasion,
             )
             for t in await conn.execute(
                 select(tasks).where(tasks.c.warning_id == warning_id).order_by(tasks.c.id)

@@ -10,14 +10,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dispatcher.core.errors import RosterError
+from dispatcher.core.model import Level
+from dispatcher.core.policy import policy_from_data
 from dispatcher.files.grid_shapes import load_grid_shapes, shapes_from_data
 from dispatcher.files.roster_dir import load_roster
 from dispatcher.report.figures import GridFigures, GridState, Verdict, grid_figures, totals
 from dispatcher.report.map import grid_map
 from dispatcher.report.pages import duration
-from dispatcher.report.reach import Why, channel_rates, never_reached
+from dispatcher.report.reach import Why, channel_rates, escalation_levels, never_reached
 from dispatcher.report.records import (
     AnswerRecord,
     EscalationRecord,
@@ -28,7 +31,8 @@ from dispatcher.report.records import (
     WarningRecord,
 )
 
-ROSTER = load_roster(Path(__file__).resolve().parents[2] / "examples/roster")
+ROOT = Path(__file__).resolve().parents[2]
+ROSTER = load_roster(ROOT / "examples/roster")
 START = datetime(2026, 7, 19, 18, 0, tzinfo=UTC)
 PROMISE = timedelta(minutes=10)
 ONE, TWO = "441523100001001", "441523100001002"  # 人民社区: 001, 002 in ONE; 003 in TWO
@@ -180,6 +184,26 @@ def test_a_door_knock_report_is_no_first_answer() -> None:
     grid = figures_of(found)[ONE]
     assert (grid.first_answer_s, grid.answered, grid.settled_s) == (None, 2, 540.0)
     assert grid.settled_by == "door_knock"
+
+
+def test_an_escalation_is_measured_against_the_step_that_called_for_it() -> None:
+    policy = policy_from_data(yaml.safe_load((ROOT / "examples/policy.yaml").read_text()))
+    red = policy.for_level(Level.RED)
+    step = next(step for step in red.steps if step.escalate)
+    due = step.after.total_seconds()
+    found = replace(
+        records(),
+        escalations=(
+            EscalationRecord(1, 1, "LH-100001-SJ", START + step.after, f"c0s{step.index}"),
+            EscalationRecord(
+                3, 1, "LH-100001-SJ", START + step.after + timedelta(seconds=75), f"c0s{step.index}"
+            ),
+        ),
+    )
+    (level,) = escalation_levels(found, ROSTER, red)
+    assert (level["level"], level["chains"], level["planned_s"]) == (1, 2, due)
+    assert (level["first_s"], level["late_s"]) == (due, 75.0)
+    assert level["targets"] == ["刘桂芳"]
 
 
 def test_the_whole_warning_settles_with_its_slowest_grid() -> None:

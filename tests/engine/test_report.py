@@ -177,11 +177,16 @@ async def test_the_report_shows_per_grid_the_promise_against_what_happened(
     levels = rows.of("data-level")
     assert set(levels) == {"1", "2"}
     assert int(levels["1"][1]) >= len(unreached) - 1
+    assert (levels["1"][3], levels["2"][3]) == ("2秒", "9秒"), "when the policy called for them"
+    assert seconds_in(levels["1"][5]) < 60, "the scheduler escalated on time"
     task_rows = rows.of("data-task")
     assert len(task_rows) == len(tasks)
-    assert task_rows[str(reported["id"])][4] == "已完成"
-    assert "households_reached=12" in task_rows[str(reported["id"])][6]
-    assert "138****0011" in task_rows[str(reported["id"])][6]
+    done = task_rows[str(reported["id"])]
+    assert done[3] == "9秒", "the policy's door-knock step"
+    assert seconds_in(done[5]) == pytest.approx(seconds_in(done[4]) - 9, abs=0.11), "how late"
+    assert done[6] == "已完成"
+    assert "households_reached=12" in done[8]
+    assert "138****0011" in done[8]
 
     channels = rows.of("data-channel")
     (sms_sends,) = await jiaoying.rows(
