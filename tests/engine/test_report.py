@@ -130,7 +130,7 @@ async def test_the_report_shows_per_grid_the_promise_against_what_happened(
     reported = next(t for t in tasks if SILENT not in {g["code"] for g in t["grids"]})
     await api.post(
         f"/v1/tasks/{reported['id']}/report",
-        {"households_reached": 12, "note": "已逐户敲门，联系13800130011"},
+        {"households_reached": 12, "note": "已逐户敲门，联系13800130011<script>alert(1)</script>"},
         expect=200,
     )
     await eventually(lambda: _settled(jiaoying))
@@ -142,7 +142,9 @@ async def test_the_report_shows_per_grid_the_promise_against_what_happened(
     (tmp_path / "report.html").write_text(page, encoding="utf-8")  # for a person to look at
     assert not {n for n in full_numbers(jiaoying.roster) if n in page}, "numbers are masked"
     assert "演练" not in page, "a real warning is not called a drill"
-    assert "cdn" not in page.lower() and "<script" not in page, "a page of its own"
+    assert "cdn" not in page.lower(), "a page of its own"
+    assert "<script" not in page, "a note typed in the field is text, never markup"
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     rows = Rows()
     rows.feed(page)
     grids = rows.of("data-code")
