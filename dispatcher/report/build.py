@@ -86,8 +86,26 @@ async def grid_states(
     warning = records.warning
     roster = await rosters.get(conn, warning.roster_id)
     policy = level_policy(warning.id, Level(warning.level), warning.policy)
-    running = warning_status(warning, now) == "active"
-    return figures.grid_figures(records, roster, policy.answer_within, running=running, now=now)
+    status = warning_status(warning, now)
+    return figures.grid_figures(
+        records,
+        roster,
+        policy.answer_within,
+        running=status == "active",
+        now=now,
+        ended_at=_ended_at(warning, status, now),
+    )
+
+
+def _ended_at(warning: WarningRecord, status: str, now: datetime) -> datetime | None:
+    """When a cancelled, cleared or expired warning stopped asking for answers; None for
+    one running, or closed because every chain ran its course."""
+    if status == "expired":
+        return warning.expires
+    if status in ("cancelled", "cleared"):
+        # Its chains close at once; the close is stamped when the last one has.
+        return warning.closed_at or now
+    return None
 
 
 async def _report(
@@ -98,7 +116,12 @@ async def _report(
     policy = level_policy(warning.id, Level(warning.level), warning.policy)
     status = warning_status(warning, now)
     grids = figures.grid_figures(
-        records, roster, policy.answer_within, running=status == "active", now=now
+        records,
+        roster,
+        policy.answer_within,
+        running=status == "active",
+        now=now,
+        ended_at=_ended_at(warning, status, now),
     )
     names = {
         place["code"]: place["name"]

@@ -4,7 +4,9 @@ A grid is *settled* once every person of it has answered, or a door-knock task c
 is under way (assigned): somebody is then on the way to its doors. It *met* the policy
 when it settled within the level's `answer_within` of the warning's start, *missed* it
 when it settled later or never did; a grid of a warning still running that has not
-settled and whose time has not run out is *pending*.
+settled and whose time has not run out is *pending*, and one whose warning was cancelled,
+cleared or expired before its time ran out is *ended* (not judged: nobody was still
+asked to answer).
 
 What the map shows of a grid now: answered (everyone), door-knock under way, escalated
 (somebody still silent has been escalated), or waiting.
@@ -36,6 +38,7 @@ class Verdict(StrEnum):
     MET = "met"
     MISSED = "missed"
     PENDING = "pending"
+    ENDED = "ended"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,7 @@ class PlaceFigures:
     met: int
     missed: int
     pending: int
+    ended: int
     slowest_s: float | None  # the last of its grids to settle; None if one never did
 
 
@@ -94,8 +98,10 @@ def grid_figures(
     *,
     running: bool,
     now: datetime,
+    ended_at: datetime | None = None,
 ) -> list[GridFigures]:
-    """One row per grid the warning reaches, in code order."""
+    """One row per grid the warning reaches, in code order. `ended_at`: when a cancelled,
+    cleared or expired warning ended."""
     start = records.warning.clock_start
     members: dict[str, list[RecipientRecord]] = defaultdict(list)
     for recipient in records.recipients:
@@ -151,7 +157,9 @@ def grid_figures(
                 first_answer_s=seconds(start, min(spoken)) if spoken else None,
                 settled_s=settled_s,
                 settled_by=settled_by,
-                verdict=_verdict(settled_s, answer_within, start, running=running, now=now),
+                verdict=_verdict(
+                    settled_s, answer_within, start, running=running, now=now, ended_at=ended_at
+                ),
                 state=_state(people, answered_at, code in open_door_knock, escalated),
                 lat=location.lat if location else None,
                 lon=location.lon if location else None,
@@ -185,10 +193,13 @@ def _verdict(
     *,
     running: bool,
     now: datetime,
+    ended_at: datetime | None,
 ) -> Verdict:
     limit = answer_within.total_seconds()
     if settled_s is not None:
         return Verdict.MET if settled_s <= limit else Verdict.MISSED
+    if ended_at is not None and (ended_at - start).total_seconds() <= limit:
+        return Verdict.ENDED
     if running and (now - start).total_seconds() <= limit:
         return Verdict.PENDING
     return Verdict.MISSED
@@ -239,6 +250,7 @@ def _place(
         met=sum(1 for grid in grids if grid.verdict is Verdict.MET),
         missed=sum(1 for grid in grids if grid.verdict is Verdict.MISSED),
         pending=sum(1 for grid in grids if grid.verdict is Verdict.PENDING),
+        ended=sum(1 for grid in grids if grid.verdict is Verdict.ENDED),
         slowest_s=_slowest(settled),
     )
 
@@ -273,6 +285,7 @@ def totals(grids: Sequence[GridFigures], records: Records) -> dict[str, Any]:
         "met": sum(1 for grid in grids if grid.verdict is Verdict.MET),
         "missed": sum(1 for grid in grids if grid.verdict is Verdict.MISSED),
         "pending": sum(1 for grid in grids if grid.verdict is Verdict.PENDING),
+        "ended": sum(1 for grid in grids if grid.verdict is Verdict.ENDED),
         "persons": len(records.recipients),
         "answered": sum(1 for r in records.recipients if r.answered_at is not None),
         "all_settled_s": _slowest(settled),

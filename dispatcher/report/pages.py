@@ -29,7 +29,12 @@ CHANNEL_NAMES = {
     "door_knock": "入户报告",
     "grid": "同网格代答",
 }
-VERDICTS = {Verdict.MET: "达标", Verdict.MISSED: "未达标", Verdict.PENDING: "进行中"}
+VERDICTS = {
+    Verdict.MET: "达标",
+    Verdict.MISSED: "未达标",
+    Verdict.PENDING: "进行中",
+    Verdict.ENDED: "预警已提前结束",
+}
 WHY = {
     Why.WRONG_NUMBER: "号码错误/空号",
     Why.REFUSED: "渠道拒收",

@@ -151,6 +151,32 @@ def test_a_grid_settles_when_all_answered_or_a_door_knock_is_under_way(
 
 
 @pytest.mark.parametrize(
+    ("ended", "verdict"),
+    [
+        (5, Verdict.ENDED),  # cancelled 5 min in, before the 10 min were up: not judged
+        (10, Verdict.ENDED),
+        (20, Verdict.MISSED),  # it had its 10 min and did not settle
+        (None, Verdict.MISSED),  # closed: every chain ran its course
+    ],
+)
+def test_a_warning_ended_before_its_promise_leaves_silent_grids_unjudged(
+    ended: float | None, verdict: Verdict
+) -> None:
+    found = records(answered={"LH-WG-001": 2, "LH-WG-003": 3})
+    rows = grid_figures(
+        found,
+        ROSTER,
+        PROMISE,
+        running=False,
+        now=at(60),
+        ended_at=None if ended is None else at(ended),
+    )
+    by_code = {grid.code: grid for grid in rows}
+    assert by_code[ONE].verdict is verdict
+    assert by_code[TWO].verdict is Verdict.MET, "a grid that settled is judged all the same"
+
+
+@pytest.mark.parametrize(
     ("answered", "escalated", "tasks", "state"),
     [
         ({"LH-WG-001": 1, "LH-WG-002": 1}, (), (), GridState.ANSWERED),
