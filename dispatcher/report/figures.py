@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from dispatcher.core.roster import Roster
-from dispatcher.report.records import RecipientRecord, Records
+from dispatcher.report.records import AnswerRecord, RecipientRecord, Records
 
 DOOR_KNOCK = "door_knock"
 
@@ -107,16 +107,9 @@ def grid_figures(
     for recipient in records.recipients:
         for code in recipient.grid_codes:
             members[code].append(recipient)
-    first_answer: dict[int, datetime] = {}
+    first_answer = _earliest(records.answers)
     # A person's answer, or a supervisor's for them; a door-knock report is the task's.
-    first_spoken: dict[int, datetime] = {}
-    for answer in records.answers:
-        if answer.recipient_id not in first_answer or answer.at < first_answer[answer.recipient_id]:
-            first_answer[answer.recipient_id] = answer.at
-        if answer.via != DOOR_KNOCK and (
-            answer.recipient_id not in first_spoken or answer.at < first_spoken[answer.recipient_id]
-        ):
-            first_spoken[answer.recipient_id] = answer.at
+    first_spoken = _earliest(a for a in records.answers if a.via != DOOR_KNOCK)
     door_knocks: dict[str, list[datetime]] = defaultdict(list)
     open_door_knock: set[str] = set()
     for task in records.tasks:
@@ -166,6 +159,15 @@ def grid_figures(
             )
         )
     return rows
+
+
+def _earliest(answers: Iterable[AnswerRecord]) -> dict[int, datetime]:
+    """Each recipient's earliest of `answers`."""
+    found: dict[int, datetime] = {}
+    for answer in answers:
+        if answer.recipient_id not in found or answer.at < found[answer.recipient_id]:
+            found[answer.recipient_id] = answer.at
+    return found
 
 
 def _answered_at(
@@ -265,9 +267,7 @@ def curve(records: Records, grids: Sequence[GridFigures]) -> dict[str, list[floa
     """When each person answered and each grid settled, seconds from the start, ascending:
     the answer curve counts them up over time."""
     start = records.warning.clock_start
-    first_answer: dict[int, datetime] = {}
-    for answer in records.answers:
-        first_answer.setdefault(answer.recipient_id, answer.at)
+    first_answer = _earliest(records.answers)
     persons = sorted(
         seconds(start, at)
         for r in records.recipients
