@@ -169,7 +169,7 @@ function toast(message) {
 
 // One listener for the redrawn parts: their buttons come and go with every change.
 function onClick(event) {
-  const target = event.target.closest("button[data-answer], button[data-report], button[data-ledger]");
+  const target = event.target.closest("button[data-answer], button[data-report], button[data-ledger], button[data-evaluation]");
   if (!target || !app.shown || app.route !== location.hash) return;
   const { summary, recipients, tasks } = app.shown;
   if (target.dataset.answer) {
@@ -181,6 +181,11 @@ function onClick(event) {
   } else if (target.dataset.ledger) {
     const id = target.dataset.ledger;
     download(`/v1/warnings/${encodeURIComponent(id)}/ledger.csv`, `叫应台账-${id}.csv`).catch((error) =>
+      error instanceof Unauthorized ? signOut("令牌已失效或被撤销，请重新登录。") : toast(`下载失败：${error.message}`),
+    );
+  } else if (target.dataset.evaluation) {
+    const id = target.dataset.evaluation;
+    download(`/v1/warnings/${encodeURIComponent(id)}/report`, `叫应评估报告-${id}.html`).catch((error) =>
       error instanceof Unauthorized ? signOut("令牌已失效或被撤销，请重新登录。") : toast(`下载失败：${error.message}`),
     );
   }

@@ -1,10 +1,11 @@
-// One warning's page: progress, counts per state, the places, the 未叫醒名单, the
-// door-knock tasks, who answered, and the answered share over time.
+// One warning's page: progress, counts per state, the grids on a map, the places, the
+// 未叫醒名单, the door-knock tasks, who answered, and the answered share over time.
 
 import { getAll, getJson } from "./api.js";
 import { answerChart } from "./chart.js";
 import { drawIfChanged, el, progressBar } from "./dom.js";
 import { IN_FORCE, LEVELS, STATES, WARNING_STATUS, dateTime, duration, percent, since } from "./format.js";
+import { gridMap } from "./map.js";
 import { answeredList, silentList, silentShown } from "./people.js";
 import { placeLabel, placeTree, shortGridName } from "./places.js";
 import { taskList } from "./tasks.js";
@@ -12,12 +13,13 @@ import { taskList } from "./tasks.js";
 /** Everything the page shows, read in parallel so one poll is one round trip. */
 export async function loadWarning(id) {
   const path = `/v1/warnings/${encodeURIComponent(id)}`;
-  const [summary, recipients, tasks] = await Promise.all([
+  const [summary, recipients, tasks, map] = await Promise.all([
     getJson(path),
     getAll(`${path}/recipients`, "recipients"),
     getAll(`/v1/tasks?warning=${encodeURIComponent(id)}`, "tasks"),
+    getJson(`${path}/map`),
   ]);
-  return { summary, recipients, tasks };
+  return { summary, recipients, tasks, map };
 }
 
 function head({ summary, simulated }) {
@@ -42,6 +44,8 @@ function head({ summary, simulated }) {
     ),
     simulated && el("p", { class: "simulated", role: "note" }, "模拟模式：部分通道未配置服务商，这些发送没有真正到达任何人。"),
     el("button", { type: "button", class: "secondary", "data-ledger": summary.id }, "下载叫应台账 (CSV)"),
+    " ",
+    el("button", { type: "button", class: "secondary", "data-evaluation": summary.id }, "下载评估报告 (HTML)"),
   );
 }
 
@@ -134,7 +138,7 @@ function skeleton(view) {
       el(
         "div",
         { class: "warning-grid" },
-        el("div", { class: "column" }, panel("w-progress"), panel("w-chart"), panel("w-places")),
+        el("div", { class: "column" }, panel("w-progress"), panel("w-map"), panel("w-chart"), panel("w-places")),
         el("div", { class: "column" }, panel("w-silent"), panel("w-tasks"), panel("w-answered")),
       ),
     ),
@@ -142,7 +146,7 @@ function skeleton(view) {
 }
 
 /** Draw (or update) the warning page in `view` from one poll's data. */
-export function drawWarning(view, { summary, recipients, tasks }) {
+export function drawWarning(view, { summary, recipients, tasks, map }) {
   if (view.dataset.warning !== summary.id) {
     skeleton(view);
     view.dataset.warning = summary.id;
@@ -164,6 +168,7 @@ export function drawWarning(view, { summary, recipients, tasks }) {
     head,
   );
   drawIfChanged(view.querySelector("#w-progress"), summary, progress);
+  drawIfChanged(view.querySelector("#w-map"), map, gridMap);
   drawIfChanged(view.querySelector("#w-chart"), { start, end: Math.floor(end / 1000) * 1000, total: recipients.length, answeredAt }, chart);
   drawIfChanged(view.querySelector("#w-places"), placeTree(recipients, summary.places), places);
   drawIfChanged(view.querySelector("#w-silent"), { silent: silentShown(recipients), inForce, expires: summary.expires }, (d) =>

@@ -31,6 +31,7 @@ from dispatcher.http.ledger_csv import get_ledger
 from dispatcher.http.openapi import get_openapi
 from dispatcher.http.operator_entries import get_tasks, post_answer, post_task_report
 from dispatcher.http.problems import problem
+from dispatcher.http.report_routes import add_report_routes
 from dispatcher.store.dead_letter_views import list_dead_letters
 from dispatcher.store.queries import WarningFilter, list_warnings, warning_summary
 from dispatcher.store.recipient_views import grid_status, list_recipients
@@ -59,6 +60,7 @@ def add_status_routes(app: web.Application) -> None:
     app.router.add_post("/v1/tasks/{task_id}/report", post_task_report)
     app.router.add_get("/v1/dead-letters", get_dead_letters)
     app.router.add_get("/v1/openapi.json", get_openapi)
+    add_report_routes(app)
 
 
 @api_route

@@ -86,6 +86,11 @@ def _shipped(repo_path: str, packaged_path: str) -> Path:
     return _PACKAGE_DIR / packaged_path
 
 
+def shipped_templates() -> Path:
+    """The message and page templates that ship with jiaoying."""
+    return _shipped("templates", "_templates")
+
+
 def shipped_examples() -> tuple[Path, ...]:
     """The folders of examples that ship with jiaoying: the checkout's (in a checkout
     only, as `_shipped` decides) and the installed package's, whether or not it exists."""
@@ -149,7 +154,7 @@ class Settings(BaseSettings):
     policy: Path = Field(
         default_factory=lambda: _shipped("examples/policy.yaml", "_examples/policy.yaml")
     )
-    templates_dir: Path = Field(default_factory=lambda: _shipped("templates", "_templates"))
+    templates_dir: Path = Field(default_factory=shipped_templates)
     api_tokens: Mapping[str, SecretStr] = Field(default_factory=dict)
     link_secret: SecretStr | None = None
     twilio_account_sid: str | None = None

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -288,4 +289,28 @@ callback_receipts = Table(
     Column("key", String(255), primary_key=True),
     Column("seen_at", UTCDateTime, nullable=False),
     Index("ix_callback_receipts_seen", "kind", "seen_at"),
+)
+
+# Each drill's figures, kept so a county sees its drills of one roster side by side
+# (written when its report is made, again if it is made later with more records). No
+# foreign key: a drill runs in a store of its own, and one database may keep the figures
+# of the drills of many runs.
+drill_figures = Table(
+    "drill_figures",
+    metadata,
+    Column("warning_id", String(32), primary_key=True),
+    Column("roster_id", String(64), nullable=False),
+    Column("identifier", String(255), nullable=False),
+    Column("headline", Text, nullable=False),
+    Column("level", String(8), nullable=False),
+    Column("clock_start", UTCDateTime, nullable=False),
+    Column("answer_within_s", Float, nullable=False),
+    Column("grids", Integer, nullable=False),
+    Column("grids_met", Integer, nullable=False),
+    Column("grids_missed", Integer, nullable=False),
+    Column("persons", Integer, nullable=False),
+    Column("never_reached", Integer, nullable=False),
+    Column("all_settled_s", Float),  # NULL: some grid never answered nor was on its way
+    Column("made_at", UTCDateTime, nullable=False),
+    Index("ix_drill_figures_roster", "roster_id", "clock_start"),
 )
