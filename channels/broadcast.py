@@ -21,7 +21,9 @@ Request, one per loudspeaker zone:
 
 The zone id is the platform's own name for a loudspeaker group: a 12-digit village
 code, a longer GD/J 080 resource code, or an id of its own; it is sent as given. The
-area code is the notice's `area_code` extra (the EBM's AreaCode).
+area code is the notice's `area_code` extra (the EBM's AreaCode); a notice stored before
+zones had one (a send resent after an upgrade) plays in its zone id, then always a
+12-digit code.
 
 `msg_type` 2 (for a cancel or clear notice) stops what is still playing for the same
 `warning_id` in that zone, then reads `tts_text` (the 取消/解除 announcement).
@@ -121,6 +123,14 @@ def ebm_id_for(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+def area_code_of(notice: Notice) -> str:
+    """The EBM area code of the zone `notice` plays in (see the module doc)."""
+    area = notice.extra.get("area_code")
+    if area is None and len(notice.address) == 12 and notice.address.isdigit():
+        return notice.address
+    return area or ""
+
+
 def play_request(notice: Notice, *, now: datetime, public_url: str) -> dict[str, Any]:
     """The JSON body of the play request for `notice` (see the module doc)."""
     try:
@@ -137,7 +147,7 @@ def play_request(notice: Notice, *, now: datetime, public_url: str) -> dict[str,
         "severity": severity,
         "event_type": notice.extra.get("event_type", DEFAULT_EVENT_TYPE),
         "zone_id": notice.address,
-        "area_code": notice.extra.get("area_code", ""),
+        "area_code": area_code_of(notice),
         "title": notice.title,
         "tts_text": notice.text,
         "repeat": repeat,
@@ -198,7 +208,7 @@ class Broadcast:
 
     async def send(self, notice: Notice) -> Receipt:
         """Ask the platform to play `notice` in its zone (`notice.address`, the zone id)."""
-        area = notice.extra.get("area_code", "")
+        area = area_code_of(notice)
         if not (len(area) == 12 and area.isdigit()):
             raise PermanentDeliveryError(
                 Reason.INVALID_ADDRESS,

@@ -53,10 +53,12 @@ def parse_aliases(
     """The aliases of the rows, sorted, every problem reported by line. `grid_codes` are
     the roster's (None: grids could not be read, codes are not checked); `prefix_of`
     turns a code into the prefix it matches grids by (`roster.admin_prefix`)."""
-    codes = sorted(grid_codes) if grid_codes is not None else None
+    codes: list[str] | None = None
     aliases: dict[tuple[str, str, str], AreaAlias] = {}
     lines: dict[tuple[str, str, str], int] = {}
     for line, cells in rows:
+        if codes is None and grid_codes is not None:
+            codes = sorted(grid_codes)  # once, and only for a roster that has aliases
         name, value, code = cells["value_name"], cells["value"], cells["code"]
         if name.casefold() == AREA_DESC.casefold():
             name = AREA_DESC

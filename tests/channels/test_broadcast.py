@@ -177,10 +177,19 @@ class TestThePlayRequest:
     ) -> None:
         for extra in ({}, {"area_code": "河田镇"}, {"area_code": "4415231002"}):
             with pytest.raises(PermanentDeliveryError) as caught:
-                await channel.send(changed(notice, extra=extra))
+                await channel.send(changed(notice, address="HT-XT-DAM", extra=extra))
             assert caught.value.reason is Reason.INVALID_ADDRESS
             assert "area code" in str(caught.value)
         assert not standin.requests
+
+    async def test_a_notice_stored_before_zones_had_area_codes_plays_in_its_zone_id(
+        self, channel: Broadcast, standin: BroadcastStandIn, notice: Notice
+    ) -> None:
+        # Claimed by the release before, resent after an upgrade: its zone id was its area.
+        await channel.send(changed(notice, extra={}))
+
+        (play,) = standin.plays
+        assert (play["zone_id"], play["area_code"]) == (ZONE, ZONE)
 
     async def test_an_expired_warning_is_not_played(
         self, channel: Broadcast, standin: BroadcastStandIn, notice: Notice

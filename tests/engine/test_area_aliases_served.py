@@ -9,7 +9,13 @@ and the dead letter is listed by the API.
 
 from __future__ import annotations
 
-from tests.engine.conftest import TOKEN, Jiaoying, eventually
+import json
+from typing import Any
+
+from dispatcher.core.content_type import parse_warning
+from dispatcher.core.jsonform import warning_to_data
+from dispatcher.core.restamp import restamp
+from tests.engine.conftest import EXAMPLES, TOKEN, Jiaoying, eventually
 from tests.engine.test_wider_cap import post_cap
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -52,3 +58,30 @@ async def test_a_foreign_warning_no_alias_places_is_dead_lettered_naming_its_are
     assert letter["id"] == refused["dead_letter_id"]
     assert "no grid in this roster for Cleveland; McClain" in letter["reason"]
     assert not await jiaoying.rows("select id from warnings")
+
+
+async def test_an_update_whose_new_area_no_alias_places_is_refused_and_changes_nothing(
+    jiaoying: Jiaoying,
+) -> None:
+    alert = await jiaoying.post("red-rainstorm.xml")
+    path = EXAMPLES / "warnings" / "red-rainstorm-update.xml"
+    data = warning_to_data(parse_warning(path.read_bytes(), "application/cap+xml"))
+    data["infos"][0]["areas"] = [
+        {
+            "description": "螺河下游蓄滞洪区",
+            "other_geocodes": [{"value_name": "蓄滞洪区", "value": "LH-XZ-03"}],
+        }
+    ]
+    response = await jiaoying.client.post(
+        "/v1/warnings",
+        data=json.dumps(restamp(data, jiaoying.shift)),
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    refused: dict[str, Any] = await response.json()
+
+    assert response.status == 422, refused
+    assert refused["problems"][0]["reason"].startswith(
+        "unknown area: no grid in this roster for 螺河下游蓄滞洪区 [蓄滞洪区 LH-XZ-03]"
+    )
+    messages = await jiaoying.rows("select id from messages where warning_id = :w", w=alert["id"])
+    assert len(messages) == 1, "the Update was not taken: the warning has its alert only"
