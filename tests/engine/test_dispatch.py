@@ -77,7 +77,7 @@ async def test_silent_persons_are_recalled_escalated_and_door_knocked(jiaoying: 
     phone_of = {pid: p.phone for pid, p in persons.items()}
 
     await eventually(
-        lambda: sum(1 for n in jiaoying.sent("voice", "alert")) >= 2 * len(silent), within=6
+        lambda: sum(1 for n in jiaoying.sent("voice", "alert")) >= 2 * len(silent), within=15
     )
     calls = [n.address for n in jiaoying.sent("voice", "alert")]
     for person_id in answering:
@@ -87,7 +87,7 @@ async def test_silent_persons_are_recalled_escalated_and_door_knocked(jiaoying: 
             assert calls.count(phone_of[person_id]) == 2, "a silent person is called again"
 
     escalations = await eventually(
-        lambda: jiaoying.sent("voice", "escalation") or jiaoying.sent("sms", "escalation"), 6
+        lambda: jiaoying.sent("voice", "escalation") or jiaoying.sent("sms", "escalation"), 15
     )
     assert escalations
     supervisors = {
@@ -110,12 +110,12 @@ async def test_silent_persons_are_recalled_escalated_and_door_knocked(jiaoying: 
     assert all(count == 1 for _, count in summons), "one call per supervisor per step"
 
     tasks = await eventually(
-        lambda: jiaoying.rows("select id, assignee_id, grid_codes, status from tasks"), 8
+        lambda: jiaoying.rows("select id, assignee_id, grid_codes, status from tasks"), 15
     )
     covered = {code for task in tasks for code in _codes(task.grid_codes)}
     assert covered == {code for pid in silent for code in persons[pid].grid_codes}
     assert {task.status for task in tasks} == {"open"}
-    await eventually(lambda: jiaoying.sent("sms", "door_knock"), 4)
+    await eventually(lambda: jiaoying.sent("sms", "door_knock"), 15)
 
     async with jiaoying.db.writer.begin() as conn:
         reported = await report_task(
