@@ -30,6 +30,7 @@ from dispatcher.store.answers import (
     report_task,
 )
 from dispatcher.store.db import Database
+from dispatcher.store.deliveries import Delivery, Moved, record_deliveries
 from dispatcher.store.group_commit import GroupCommit
 from dispatcher.store.receipts import (
     Receipt,
@@ -44,7 +45,6 @@ from dispatcher.store.reports import (
     find_attempt,
     link_subject,
     open_warnings_of,
-    record_delivery,
 )
 from dispatcher.store.schema import attempts
 
@@ -52,6 +52,9 @@ REPLIES_PER_COMMIT = 64
 # How long a batch of replies waits for more under load (see GroupCommit): a few ms on a
 # webhook Twilio gives 15 s, for a fifth less CPU per reply in a burst.
 REPLY_LINGER = 0.003
+# Delivery reports come two or more to a send: a batch of them is one transaction on either
+# store, bounded so that the send results queued behind it on SQLite's writer wait little.
+REPORTS_PER_COMMIT = 200
 ANSWER_WORDS = frozenset({"1", "收到", "确认", "已收到", "ok", "确认收到", "收到了"})
 
 
@@ -87,6 +90,14 @@ class Replies:
             if db.is_sqlite
             else None
         )
+        self._deliveries: GroupCommit[Delivery, Moved | None] = GroupCommit(
+            db, self._apply_deliveries, max_batch=REPORTS_PER_COMMIT, linger=REPLY_LINGER
+        )
+
+    async def _apply_deliveries(
+        self, conn: AsyncConnection, reports: list[Delivery]
+    ) -> list[Moved | None]:
+        return await record_deliveries(conn, reports, self._clock())
 
     async def delivery(
         self,
@@ -100,27 +111,19 @@ class Replies:
         """Record a delivery report for a send (by our key, else the provider's id).
 
         Returns False for an unknown send or a report that would move it backwards.
-        """
-        async with self._db.writer.begin() as conn:
-            notice = await find_attempt(conn, key=key, provider_id=provider_id)
-            if notice is None:
-                return False
-            moved = await record_delivery(
-                conn,
-                notice,
-                status,
-                at=self._clock(),
-                provider_id=provider_id,
-                reason=reason,
-                detail=detail,
-            )
-        if moved and self._metrics is not None:
-            self._metrics.notices.labels(notice.channel, status).inc()
+        Reports arriving together are committed together (see `GroupCommit`); each
+        returns only once its own is stored."""
+        report = Delivery(key, provider_id, status, reason, detail)
+        moved = await self._deliveries.run(report)
+        if moved is None:
+            return False
+        if self._metrics is not None:
+            self._metrics.notices.labels(moved.channel, status).inc()
             if reason:
-                self._metrics.provider_errors.labels(notice.channel, reason).inc()
-        if moved and status == "rejected":
+                self._metrics.provider_errors.labels(moved.channel, reason).inc()
+        if status == "rejected":
             self._wake()
-        return moved
+        return True
 
     async def take_receipt(self, receipt: Receipt, *, keep: timedelta) -> None:
         """Record a callback taken, on its own; raises `Replayed` when it was taken before.
