@@ -2,7 +2,8 @@
 
 Starts the Twilio stand-in once, as its own process, then runs each scenario against a
 fresh `jiaoying serve` (its own SQLite file and roster), prints the Markdown table and
-writes results.json, results.md and the fan-out plot into `--out`.
+writes results.json, results.md, the fan-out plot and any profiles into `--out`
+(`var/bench/`, `var/bench-quick/` with `--quick`: results are not kept in git).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,10 +27,11 @@ from bench.profile import summarize
 from bench.report import Results, machine, table, write
 from bench.stores import run_stores
 from bench.timers import run_timers
+from bench.voice import run_voice
 from dispatcher.runtime.logs import configure_logging
 
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/jiaoying-bench"
-SCENARIOS = ("fanout", "latency", "answers", "timers", "stores")
+SCENARIOS = ("fanout", "voice", "latency", "answers", "timers", "stores")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Plan:
 
     mode: str
     fanout: tuple[int, ...]
+    silent: int  # the fan-out once more with a provider that never reports back
+    voice: int
     latency_warnings: int
     latency_gap: float
     answers: int
@@ -51,6 +55,8 @@ class Plan:
 FULL = Plan(
     mode="full",
     fanout=(1_000, 10_000, 50_000),
+    silent=10_000,
+    voice=2_000,
     latency_warnings=200,
     latency_gap=0.2,
     answers=5_000,
@@ -63,6 +69,8 @@ FULL = Plan(
 QUICK = Plan(
     mode="quick",
     fanout=(1_000, 2_000),
+    silent=1_000,
+    voice=300,
     latency_warnings=30,
     latency_gap=0.1,
     answers=500,
@@ -113,11 +121,25 @@ async def _scenario(
                 summary = args.out / f"profile-{size}.txt"
                 summary.write_text(summarize(profile), encoding="utf-8")
                 print(f"   profile: {summary}", flush=True)
+        silent = work / f"fanout-{plan.silent}-silent"
+        results.silent = await run_fanout(
+            standin, silent, plan.silent, Answering(share=0.0), reports=None
+        )
+        _progress(results.silent)
         size = max(plan.fanout)
         results.replying = await run_fanout(
             standin, work / f"fanout-{size}-replying", size, plan.answering
         )
         _progress(results.replying)
+    elif scenario == "voice":
+        results.voice = await run_voice(standin, work / "voice", plan.voice)
+        print(
+            f"   {results.voice.calls:,} calls: {results.voice.per_second:,.0f}/s vs "
+            f"{results.voice.baseline_per_second:,.0f}/s ({results.voice.ratio:.2f}), "
+            f"{results.voice.cpu_per_call_ms:.2f} ms CPU each (bare "
+            f"{results.voice.baseline_cpu_ms:.2f}), {results.voice.callbacks:,} callbacks",
+            flush=True,
+        )
     elif scenario == "latency":
         results.latency = await run_latency(
             standin, work / "latency", args.amqp_url, plan.latency_warnings, plan.latency_gap
@@ -141,7 +163,8 @@ async def _scenario(
 
 def _progress(result: FanoutResult) -> None:
     print(
-        f"   {result.recipients:,} ({result.answers:,} answered during it): "
+        f"   {result.recipients:,} ({result.answers:,} answered during it, "
+        f"{result.reports:,} reports, {result.reports_refused} refused): "
         f"{result.per_second:,.0f}/s vs {result.baseline_per_second:,.0f}/s "
         f"({result.ratio:.2f}), {result.cpu_per_recipient_ms:.2f} ms CPU each; "
         f"the SMS channel alone {result.channel_per_second:,.0f}/s "
@@ -154,7 +177,13 @@ def _progress(result: FanoutResult) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, about a minute")
-    parser.add_argument("--out", type=Path, help="where results go (default bench/, quick: var/)")
+    parser.add_argument(
+        "--out", type=Path, help="where results go (default var/bench/, quick: var/bench-quick/)"
+    )
+    parser.add_argument(
+        "--fanout", type=int, nargs="+", help="the fan-out sizes (a smaller run on a busy machine)"
+    )
+    parser.add_argument("--voice", type=int, help="the voice scenario's calls")
     parser.add_argument("--profile", action="store_true", help="py-spy the largest fan-out")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--keep", action="store_true", help="keep rosters, stores and logs")
@@ -169,8 +198,12 @@ def main() -> None:
     # alone (bench/load.py) then drops its DEBUG lines as cheaply as the service does.
     configure_logging("INFO")
     plan = QUICK if args.quick else FULL
+    if args.fanout:
+        plan = replace(plan, fanout=tuple(args.fanout), silent=min(args.fanout))
+    if args.voice:
+        plan = replace(plan, voice=args.voice)
     if args.out is None:
-        args.out = ROOT / ("var/bench-quick" if args.quick else "bench")
+        args.out = ROOT / ("var/bench-quick" if args.quick else "var/bench")
     args.out.mkdir(parents=True, exist_ok=True)
     results = asyncio.run(run(plan, args))
     plot = None
