@@ -132,7 +132,12 @@ async def _scenario(
         )
         _progress(results.replying)
     elif scenario == "voice":
-        results.voice = await run_voice(standin, work / "voice", plan.voice)
+        profile = work / "profile-voice.raw" if args.profile else None
+        results.voice = await run_voice(standin, work / "voice", plan.voice, profile=profile)
+        if profile is not None:
+            summary = args.out / "profile-voice.txt"
+            summary.write_text(summarize(profile), encoding="utf-8")
+            print(f"   profile: {summary}", flush=True)
         print(
             f"   {results.voice.calls:,} calls: {results.voice.per_second:,.0f}/s vs "
             f"{results.voice.baseline_per_second:,.0f}/s ({results.voice.ratio:.2f}), "

@@ -70,12 +70,15 @@ class VoiceResult:
         return self.per_second / self.baseline_per_second
 
 
-async def run_voice(standin: StandIn, workdir: Path, calls: int) -> VoiceResult:
+async def run_voice(
+    standin: StandIn, workdir: Path, calls: int, *, profile: Path | None = None
+) -> VoiceResult:
     roster = county(workdir / "roster", calls)
     config = ServiceConfig(
         workdir=workdir,
         roster=roster.directory,
         policy=policy(workdir / "policy.yaml", VOICE_ONLY),
+        profile=profile,
     )
     limit = 300 + calls / 20
     async with aiohttp.ClientSession() as http, Service(config, standin) as service:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import Notice
@@ -30,7 +29,13 @@ from dispatcher.store.answers import (
     report_task,
 )
 from dispatcher.store.db import Database
-from dispatcher.store.deliveries import Delivery, Moved, record_deliveries
+from dispatcher.store.deliveries import (
+    Delivery,
+    Moved,
+    SendView,
+    look_up_sends,
+    record_deliveries,
+)
 from dispatcher.store.group_commit import GroupCommit
 from dispatcher.store.receipts import (
     Receipt,
@@ -46,7 +51,6 @@ from dispatcher.store.reports import (
     link_subject,
     open_warnings_of,
 )
-from dispatcher.store.schema import attempts
 
 REPLIES_PER_COMMIT = 64
 # How long a batch of replies waits for more under load (see GroupCommit): a few ms on a
@@ -93,6 +97,10 @@ class Replies:
         self._deliveries: GroupCommit[Delivery, Moved | None] = GroupCommit(
             db, self._apply_deliveries, max_batch=REPORTS_PER_COMMIT, linger=REPLY_LINGER
         )
+        # A call's TwiML fetches and its progress events read its send: together, one query.
+        self._sends: GroupCommit[str, SendView | None] = GroupCommit(
+            db, look_up_sends, max_batch=REPORTS_PER_COMMIT, read_only=True
+        )
 
     async def _apply_deliveries(
         self, conn: AsyncConnection, reports: list[Delivery]
@@ -138,16 +146,13 @@ class Replies:
 
     async def notice(self, key: str) -> Notice | None:
         """The notice as it was claimed for send `key` (what a voice call reads out)."""
-        async with self._db.reader.connect() as conn:
-            row = await conn.execute(select(attempts.c.payload).where(attempts.c.key == key))
-            payload = row.scalar_one_or_none()
-        return None if payload is None else notice_from_data(payload)
+        send = await self._sends.run(key)
+        return None if send is None else notice_from_data(send.payload)
 
     async def send_state(self, key: str) -> tuple[str, str | None] | None:
         """(status, error reason) of send `key` as stored (e.g. "failed", "voicemail")."""
-        async with self._db.reader.connect() as conn:
-            notice = await find_attempt(conn, key=key)
-        return None if notice is None else (notice.status, notice.error_reason)
+        send = await self._sends.run(key)
+        return None if send is None else (send.status, send.error_reason)
 
     async def answer_send(
         self, key: str, *, via: str, detail: str | None = None, receipt: Receipt | None = None

@@ -141,6 +141,13 @@ async def _record(
     )
 
 
+def _report_log(report: Report | None) -> Callable[..., None]:
+    """INFO for a send that failed; DEBUG for the rest (sent, delivered, nothing said): a
+    fan-out brings two or more reports per send, and the attempt row keeps its state."""
+    failed = report is not None and report.status in ("failed", "rejected")
+    return log.info if failed else log.debug  # type: ignore[no-any-return]
+
+
 def _key(request: web.Request) -> str | None:
     key = request.query.get("key", "").strip()
     return key or None
@@ -169,7 +176,7 @@ async def sms_status(request: web.Request, form: Form) -> web.StreamResponse:
         form.get("MessageStatus") or form.get("SmsStatus") or "", form.get("ErrorCode")
     )
     moved = await _record(request, key, sid, report)
-    log.info(
+    _report_log(report)(
         "twilio sms status",
         key=key,
         provider_id=sid,
@@ -192,7 +199,7 @@ async def call_status(request: web.Request, form: Form) -> web.StreamResponse:
     if report is not None and report.status == "delivered" and await _machine_took(request, key):
         report = None  # the machine verdict stands; a voicemail never reached the person
     moved = await _record(request, key, sid, report)
-    log.info(
+    _report_log(report)(
         "twilio call status",
         key=key,
         provider_id=sid,

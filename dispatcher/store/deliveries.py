@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dispatcher.store.chains import mark_delivered, wake_recipients
 from dispatcher.store.schema import UTCDateTime, attempts
 
-__all__ = ["RANK", "Delivery", "Moved", "record_deliveries"]
+__all__ = ["RANK", "Delivery", "Moved", "SendView", "look_up_sends", "record_deliveries"]
 
 # How far along a send is; a report may only move it to a higher rank.
 RANK = {"claimed": 0, "sent": 1, "simulated": 1, "failed": 2, "rejected": 2, "delivered": 3}
@@ -61,6 +61,15 @@ class _Send:
     row: dict[str, Any] | None = None  # the write, once a report of the batch moved it
 
 
+@dataclass(frozen=True, slots=True)
+class SendView:
+    """A send as a call's callbacks need it: its state, and the notice it carries."""
+
+    status: str
+    error_reason: str | None
+    payload: Any
+
+
 _KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
 _PROVIDER_IDS: BindParameter[Any] = bindparam("provider_ids", expanding=True)
 _COLUMNS = (
@@ -74,6 +83,9 @@ _COLUMNS = (
 # Built once: a statement's construction and cache key cost more than running it.
 _BY_KEY = select(*_COLUMNS).where(attempts.c.key.in_(_KEYS))
 _BY_PROVIDER_ID = select(*_COLUMNS).where(attempts.c.provider_id.in_(_PROVIDER_IDS))
+_VIEWS = select(
+    attempts.c.key, attempts.c.status, attempts.c.error_reason, attempts.c.payload
+).where(attempts.c.key.in_(_KEYS))
 _RANK_OF = case(RANK, value=attempts.c.status, else_=-1)
 # (Plain bind parameters, no IN: an expanding IN cannot run as executemany.)
 _MOVE = (
@@ -128,6 +140,15 @@ async def record_deliveries(
     if rows:
         await conn.execute(_MOVE, rows)
     return outcomes
+
+
+async def look_up_sends(conn: AsyncConnection, keys: Sequence[str]) -> list[SendView | None]:
+    """The sends of `keys`, in one query; None for a key no send has."""
+    found = {
+        row.key: SendView(row.status, row.error_reason, row.payload)
+        for row in await conn.execute(_VIEWS, {"keys": sorted(set(keys))})
+    }
+    return [found.get(key) for key in keys]
 
 
 def _moved_row(send: _Send, report: Delivery, at: datetime) -> dict[str, Any]:
