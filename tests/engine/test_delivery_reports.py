@@ -33,6 +33,7 @@ from tests.fakes import RecordingChannel
 from tests.pg import each_store
 from tests.standins.base import free_socket
 from tests.standins.twilio import Reply, TwilioCall, TwilioMessage, TwilioStandIn
+from tests.standins.twilio_wire import message_params
 
 __all__ = ["each_store"]  # the `db_url` fixture: SQLite and PostgreSQL
 
@@ -195,3 +196,26 @@ async def test_every_call_reports_at_once_a_person_is_reached_a_machine_is_not(
     answered = await rig.jiaoying.answers_by_person()
     pressed = {sends[_key_of(call.url)].person_id for call in people if call.sid in pressing}
     assert {person for person, vias in answered.items() if ("voice", person) in vias} == pressed
+
+
+async def test_a_report_is_taken_only_with_twilios_signature(rig: Rig) -> None:
+    messages, _ = await _everyone_sent(rig)
+    first, second, third = messages[:3]
+    standin = rig.standin
+    url = first.status_callback or ""
+    params = message_params(standin.account_sid, first, "delivered", None)
+
+    for signature in ("", "é" * 28, standin.sign(url + "&x=1", params)):
+        assert (await standin.forge(url, params, signature=signature)).status == 403
+    assert (await rig.sends("sms"))[_key_of(url)].status == "sent", "nothing moved"
+
+    # Twilio may sign the URL without the port it requested: the SDK's check allows it.
+    url = second.status_callback or ""
+    params = message_params(standin.account_sid, second, "delivered", None)
+    without_port = url.replace(f":{urlsplit(url).port}", "", 1)
+    signature = standin.sign(without_port, params)
+    assert (await standin.forge(url, params, signature=signature)).status == 204
+    assert (await standin.deliver(third.sid, "delivered")).status == 204
+    sends = await rig.sends("sms")
+    assert sends[_key_of(second.status_callback)].status == "delivered"
+    assert sends[_key_of(third.status_callback)].status == "delivered"
