@@ -20,15 +20,15 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import event
 
-from channels.base import Channel
+from channels.base import Channel, SendResult
 from channels.twilio_http import TwilioApi
 from channels.twilio_sms import TwilioSms
 from channels.twilio_voice import TwilioVoice
 from dispatcher.files.policy_file import load_policy
 from dispatcher.files.roster_dir import load_roster
 from dispatcher.runtime.settings import load_settings
-from dispatcher.service import build_app
-from tests.engine.conftest import EXAMPLES, TOKEN, Jiaoying, eventually, shift_to_now
+from dispatcher.service import ENGINE, build_app
+from tests.engine.conftest import EXAMPLES, TOKEN, Jiaoying, app_of, eventually, shift_to_now
 from tests.fakes import RecordingChannel
 from tests.pg import each_store
 from tests.standins.base import free_socket
@@ -219,3 +219,34 @@ async def test_a_report_is_taken_only_with_twilios_signature(rig: Rig) -> None:
     sends = await rig.sends("sms")
     assert sends[_key_of(second.status_callback)].status == "delivered"
     assert sends[_key_of(third.status_callback)].status == "delivered"
+
+
+async def test_a_send_result_is_not_held_back_behind_a_burst_of_reports(rig: Rig) -> None:
+    """The sender's window waits for each send's result to be committed: a result that
+    comes during a burst of reports waits for one batch of them at most, not for every
+    report taken before it (Twilio posts a hundred at a time)."""
+    messages, _ = await _everyone_sent(rig)
+    (voice,) = await rig.jiaoying.rows(
+        "select id, recipient_id, provider_id from attempts where channel = 'voice' limit 1"
+    )
+    burst = [(message.sid, status) for message in messages for status in ("sent", "delivered")]
+    burst *= max(1, 600 // len(burst))
+    answered: list[int] = []
+    commits_waited: list[int] = []
+
+    async def report(sid: str, status: str) -> None:
+        reply = await rig.standin.deliver(sid, status)
+        answered.append(reply.status)
+
+    async def result_amid_the_burst() -> None:
+        await eventually(lambda: len(answered) >= 20, within=10, every=0.001)
+        result = SendResult(voice.id, voice.recipient_id, "voice", "sent", voice.provider_id)
+        before = len(rig.commits)
+        await app_of(rig.jiaoying.client)[ENGINE].results.record(result)
+        commits_waited.append(len(rig.commits) - before - 1)
+
+    await asyncio.gather(result_amid_the_burst(), *(report(*item) for item in burst))
+
+    assert answered == [204] * len(burst)
+    assert len(answered) > 100, "reports kept coming after the result"
+    assert commits_waited[0] <= 2, f"the result waited for {commits_waited[0]} commits of reports"
