@@ -37,6 +37,7 @@ from dispatcher.store.deliveries import (
     record_deliveries,
 )
 from dispatcher.store.group_commit import GroupCommit
+from dispatcher.store.key_presses import KeyPress, record_key_presses
 from dispatcher.store.receipts import (
     Receipt,
     Replayed,
@@ -47,7 +48,6 @@ from dispatcher.store.receipts import (
 from dispatcher.store.reports import (
     LinkSubject,
     add_note,
-    find_attempt,
     link_subject,
     open_warnings_of,
 )
@@ -96,6 +96,11 @@ class Replies:
         )
         self._deliveries: GroupCommit[Delivery, Moved | None] = GroupCommit(
             db, self._apply_deliveries, max_batch=REPORTS_PER_COMMIT, linger=REPLY_LINGER
+        )
+        self._key_presses: GroupCommit[KeyPress, Closed | None] | None = (
+            GroupCommit(db, record_key_presses, max_batch=REPLIES_PER_COMMIT, linger=REPLY_LINGER)
+            if db.is_sqlite
+            else None
         )
         # A call's TwiML fetches and its progress events read its send: together, one query.
         self._sends: GroupCommit[str, SendView | None] = GroupCommit(
@@ -160,23 +165,16 @@ class Replies:
         """The addressee of send `key` answered it (key 1 on that very call).
 
         With a `receipt` (the provider's identity of the key press), raises `Replayed`
-        and changes nothing when that receipt was taken before."""
-        async with self._db.writer.begin() as conn:
-            if receipt is not None and not await take_receipt(conn, receipt, self._clock()):
-                raise Replayed(receipt.kind)
-            notice = await find_attempt(conn, key=key)
-            if notice is None or notice.person_id is None:
-                return None
-            closed = await record_answer(
-                conn,
-                warning_id=notice.warning_id,
-                person_id=notice.person_id,
-                via=via,
-                by=notice.person_id,
-                at=self._clock(),
-                detail=detail,
-            )
-        self._after(closed)
+        and changes nothing when that receipt was taken before. On SQLite, presses that
+        arrive together are committed together, as SMS replies are."""
+        press = KeyPress(key, via, self._clock(), detail, receipt)
+        if self._key_presses is not None:
+            closed = await self._key_presses.run(press)
+        else:
+            async with self._db.writer.begin() as conn:
+                (closed,) = await record_key_presses(conn, [press])
+        if closed is not None:
+            self._after(closed)
         return closed
 
     async def answer_person(

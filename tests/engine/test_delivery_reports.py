@@ -10,7 +10,7 @@ own: duplicates (Twilio retries) change nothing, `delivered` before `sent` stays
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import event
 
 from channels.base import Channel, SendResult
-from channels.twilio_http import TwilioApi
+from channels.twilio_http import TwilioApi, callback_url
 from channels.twilio_sms import TwilioSms
-from channels.twilio_voice import TwilioVoice
+from channels.twilio_voice import GATHER_PATH, TwilioVoice
 from dispatcher.files.policy_file import load_policy
 from dispatcher.files.roster_dir import load_roster
 from dispatcher.runtime.settings import load_settings
@@ -33,7 +33,7 @@ from tests.fakes import RecordingChannel
 from tests.pg import each_store
 from tests.standins.base import free_socket
 from tests.standins.twilio import Reply, TwilioCall, TwilioMessage, TwilioStandIn
-from tests.standins.twilio_wire import message_params
+from tests.standins.twilio_wire import call_params, message_params
 
 __all__ = ["each_store"]  # the `db_url` fixture: SQLite and PostgreSQL
 
@@ -250,3 +250,28 @@ async def test_a_send_result_is_not_held_back_behind_a_burst_of_reports(rig: Rig
     assert answered == [204] * len(burst)
     assert len(answered) > 100, "reports kept coming after the result"
     assert commits_waited[0] <= 2, f"the result waited for {commits_waited[0]} commits of reports"
+
+
+async def test_key_presses_arriving_together_answer_once_each_and_a_replay_is_refused(
+    rig: Rig,
+) -> None:
+    _, calls = await _everyone_sent(rig)
+    first, second, third = calls[:3]
+
+    def press(call: TwilioCall) -> Coroutine[Any, Any, Reply]:
+        key = _key_of(call.url)
+        gather = callback_url(
+            urlsplit(call.url)._replace(path="", query="").geturl(), GATHER_PATH, key
+        )
+        params = call_params(rig.standin.account_sid, call, "in-progress")
+        return rig.standin.post_signed(gather, params | {"Digits": "1", "FinishedOnKey": ""})
+
+    replies = await asyncio.gather(press(first), press(first), press(second), press(third))
+
+    assert sorted(reply.status for reply in replies) == [200, 200, 200, 409]
+    sends = await rig.sends("voice")
+    answered = await rig.jiaoying.answers_by_person()
+    for call in (first, second, third):
+        person = sends[_key_of(call.url)].person_id
+        assert answered[person] == [("voice", person)], "answered once, by their key"
+    assert (await press(second)).status == 409, "Twilio's retry of a taken press"
