@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.answers import run_answers
-from bench.fanout import Answering, FanoutResult, run_fanout
+from bench.client import Reports
+from bench.fanout import TWILIO_REPORTS, Answering, FanoutResult, run_fanout
 from bench.latency import run_latency
 from bench.plot import plot_fanout
 from bench.procs import ROOT, StandIn
@@ -50,6 +51,7 @@ class Plan:
     timers_margin: int
     answering: Answering
     stores: int  # the fan-out on SQLite, PostgreSQL, PostgreSQL with two replicas
+    reports: Reports = TWILIO_REPORTS  # what the stand-in posts back
 
 
 FULL = Plan(
@@ -113,7 +115,12 @@ async def _scenario(
             profiled = args.profile and size == max(plan.fanout)
             profile = work / f"profile-{size}.raw" if profiled else None
             result = await run_fanout(
-                standin, work / f"fanout-{size}", size, Answering(share=0.0), profile=profile
+                standin,
+                work / f"fanout-{size}",
+                size,
+                Answering(share=0.0),
+                reports=plan.reports,
+                profile=profile,
             )
             results.fanout.append(result)
             _progress(result)
@@ -128,12 +135,14 @@ async def _scenario(
         _progress(results.silent)
         size = max(plan.fanout)
         results.replying = await run_fanout(
-            standin, work / f"fanout-{size}-replying", size, plan.answering
+            standin, work / f"fanout-{size}-replying", size, plan.answering, reports=plan.reports
         )
         _progress(results.replying)
     elif scenario == "voice":
         profile = work / "profile-voice.raw" if args.profile else None
-        results.voice = await run_voice(standin, work / "voice", plan.voice, profile=profile)
+        results.voice = await run_voice(
+            standin, work / "voice", plan.voice, reports=plan.reports, profile=profile
+        )
         if profile is not None:
             summary = args.out / "profile-voice.txt"
             summary.write_text(summarize(profile), encoding="utf-8")
@@ -163,7 +172,7 @@ async def _scenario(
             standin, work / "timers", plan.timers, plan.timers_window, plan.timers_margin
         )
     elif scenario == "stores":
-        results.stores = await run_stores(standin, work / "stores", plan.stores)
+        results.stores = await run_stores(standin, work / "stores", plan.stores, plan.reports)
 
 
 def _progress(result: FanoutResult) -> None:
@@ -189,6 +198,20 @@ def main() -> None:
         "--fanout", type=int, nargs="+", help="the fan-out sizes (a smaller run on a busy machine)"
     )
     parser.add_argument("--voice", type=int, help="the voice scenario's calls")
+    defaults = Reports()
+    parser.add_argument(
+        "--report-after",
+        type=float,
+        default=defaults.after,
+        help="seconds from an SMS to its `sent` report, and from that to `delivered`; "
+        "from a call placed to its first event",
+    )
+    parser.add_argument(
+        "--undelivered", type=float, default=defaults.undelivered, help="share undelivered"
+    )
+    parser.add_argument(
+        "--key-share", type=float, default=defaults.key_share, help="share of calls pressing 1"
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the largest fan-out")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--keep", action="store_true", help="keep rosters, stores and logs")
@@ -207,6 +230,7 @@ def main() -> None:
         plan = replace(plan, fanout=tuple(args.fanout), silent=min(args.fanout))
     if args.voice:
         plan = replace(plan, voice=args.voice)
+    plan = replace(plan, reports=Reports(args.report_after, args.undelivered, args.key_share))
     if args.out is None:
         args.out = ROOT / ("var/bench-quick" if args.quick else "var/bench")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from typing import NoReturn
 import aiohttp
 
 from bench.client import Reports, post_warning, reset_standin, standin_count, standin_stats, until
-from bench.fanout import bare, sms_text
+from bench.fanout import TWILIO_REPORTS, bare, sms_text
 from bench.load import sms_baseline
 from bench.procs import Service, ServiceConfig, StandIn
 from bench.world import SMS_ONLY, county, county_warning, policy
@@ -55,16 +55,20 @@ class StoresResult:
         return run.per_second / self.baseline_per_second
 
 
-async def run_stores(standin: StandIn, workdir: Path, recipients: int) -> StoresResult:
+async def run_stores(
+    standin: StandIn, workdir: Path, recipients: int, reports: Reports = TWILIO_REPORTS
+) -> StoresResult:
     roster = county(workdir / "roster", recipients)
     policy_file = policy(workdir / "policy.yaml", SMS_ONLY)
-    runs = [await _fanout(standin, workdir / "sqlite", roster, policy_file, None, 1)]
+    runs = [await _fanout(standin, workdir / "sqlite", roster, policy_file, None, 1, reports)]
     for replicas in (1, 2):
         async with fresh_database(PG_ADMIN_URL, unreachable=_unreachable) as db_url:
             where = workdir / f"postgresql-{replicas}"
-            runs.append(await _fanout(standin, where, roster, policy_file, db_url, replicas))
+            runs.append(
+                await _fanout(standin, where, roster, policy_file, db_url, replicas, reports)
+            )
     text = sms_text(workdir / "sqlite" / "jiaoying.db")
-    baseline = await bare(sms_baseline, standin, roster.grid_phones, text, Reports())
+    baseline = await bare(sms_baseline, standin, roster.grid_phones, text, reports)
     return StoresResult(runs, baseline.per_second())
 
 
@@ -75,6 +79,7 @@ async def _fanout(
     policy_file: Path,
     db_url: str | None,
     replicas: int,
+    reports: Reports,
 ) -> StoreRun:
     recipients = len(roster.grid_phones)
     configs = [
@@ -84,7 +89,7 @@ async def _fanout(
     async with contextlib.AsyncExitStack() as stack, aiohttp.ClientSession() as http:
         # One after the other: the first applies the migrations the second then finds.
         services = [await stack.enter_async_context(Service(c, standin)) for c in configs]
-        await reset_standin(http, standin.url, callbacks=services[0].url, reports=Reports())
+        await reset_standin(http, standin.url, callbacks=services[0].url, reports=reports)
         cpu_before = sum(service.cpu() for service in services)
         posted = time.time()
         identifier = f"bench-stores-{recipients}-{time.time_ns()}"

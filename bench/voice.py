@@ -48,7 +48,7 @@ from channels.twilio_voice import (
 from dispatcher.engine.sender import ChannelLimits
 
 CONCURRENCY = ChannelLimits().concurrency  # the voice channel's own bound in the sender
-CALLS = Reports(after=0.05, key_share=0.5)
+CALLS = Reports()
 
 
 @dataclass
@@ -71,7 +71,12 @@ class VoiceResult:
 
 
 async def run_voice(
-    standin: StandIn, workdir: Path, calls: int, *, profile: Path | None = None
+    standin: StandIn,
+    workdir: Path,
+    calls: int,
+    *,
+    reports: Reports = CALLS,
+    profile: Path | None = None,
 ) -> VoiceResult:
     roster = county(workdir / "roster", calls)
     config = ServiceConfig(
@@ -82,7 +87,7 @@ async def run_voice(
     )
     limit = 300 + calls / 20
     async with aiohttp.ClientSession() as http, Service(config, standin) as service:
-        await reset_standin(http, standin.url, callbacks=service.url, reports=CALLS)
+        await reset_standin(http, standin.url, callbacks=service.url, reports=reports)
         cpu_before = service.cpu()
         posted = time.time()
         warning_id = await post_warning(
@@ -111,7 +116,7 @@ async def run_voice(
     for at, phone in stats.calls:
         reached[phone] = min(at, reached.get(phone, at))
     seconds = max(reached.values()) - posted
-    baseline = await voice_baseline(standin, roster.grid_phones, text)
+    baseline = await voice_baseline(standin, roster.grid_phones, text, reports)
     return VoiceResult(
         calls=calls,
         seconds=seconds,
@@ -123,11 +128,13 @@ async def run_voice(
         callbacks_refused=count.refused,
         delivered=delivered,
         answered=answered,
-        pressed=round(calls * CALLS.key_share),
+        pressed=round(calls * reports.key_share),
     )
 
 
-async def voice_baseline(standin: StandIn, phones: Sequence[str], text: str) -> LoadResult:
+async def voice_baseline(
+    standin: StandIn, phones: Sequence[str], text: str, reports: Reports = CALLS
+) -> LoadResult:
     """The Calls POSTs jiaoying makes (the fields the Twilio SDK sends for them), from a
     bare aiohttp loop, every call played through against the driver's `Receiver`."""
     credentials = base64.b64encode(f"{standin.account_sid}:{standin.auth_token}".encode()).decode()
@@ -137,7 +144,7 @@ async def voice_baseline(standin: StandIn, phones: Sequence[str], text: str) -> 
         "Accept": "application/json",
     }
     async with aiohttp.ClientSession() as http, Receiver(text) as receiver:
-        await reset_standin(http, standin.url, reports=CALLS)
+        await reset_standin(http, standin.url, reports=reports)
         forms = [
             _call_form(receiver.url, phone, f"{n}:voice:c0s0") for n, phone in enumerate(phones)
         ]
