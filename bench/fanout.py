@@ -2,16 +2,20 @@
 
 The service gets a county of exactly N grid persons and a county-wide red warning over
 HTTP. The clock runs from just before that POST to the stand-in's arrival time of the
-last SMS. A share of the persons answer by SMS, signed like Twilio signs, as they would
-during a real fan-out; the run ends once every answer is recorded, and the service's CPU
-time over the whole run, divided by N, is the cost per recipient. Then the baseline: the
-same N Messages POSTs, same text, same concurrency, from a bare aiohttp loop.
+last SMS. The stand-in reports back as Twilio does (`Reports`: a signed `sent` and
+`delivered` per SMS, a share `undelivered`), and a share of the persons answer by SMS,
+signed like Twilio signs, as they would during a real fan-out; the run ends once every
+report is answered and every answer recorded, and the service's CPU time over the whole
+run, divided by N, is the cost per recipient. Then the baseline: the same N Messages
+POSTs, same text, same concurrency, from a bare aiohttp loop, whose status callbacks
+the stand-in posts to a trivial receiver in the same process (`bench.receiver`).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +23,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.client import (
+    Reports,
     post_warning,
     query,
     reset_standin,
@@ -27,11 +32,13 @@ from bench.client import (
     standin_stats,
     until,
 )
-from bench.load import channel_baseline, sms_baseline
+from bench.load import LoadResult, channel_baseline, sms_baseline
 from bench.procs import Service, ServiceConfig, StandIn
+from bench.receiver import Receiver
 from bench.world import SMS_ONLY, county, county_warning, policy
 from dispatcher.engine.sender import ChannelLimits
 
+TWILIO_REPORTS = Reports()
 CONCURRENCY = ChannelLimits().concurrency  # the SMS channel's own bound in the sender
 
 
@@ -61,6 +68,8 @@ class FanoutResult:
     answers: int
     answers_refused: int
     duplicates: int  # SMS beyond one per recipient (a retried send the stand-in had taken)
+    reports: int = 0  # status callbacks the stand-in posted to the service
+    reports_refused: int = 0  # of them, answered with another status than 204
     sent_at: list[float] = field(default_factory=list)  # seconds after the POST, per SMS
     answered_at: list[float] = field(default_factory=list)  # seconds after the POST
 
@@ -79,9 +88,12 @@ async def run_fanout(
     recipients: int,
     answering: Answering,
     *,
+    reports: Reports | None = TWILIO_REPORTS,
     profile: Path | None = None,
     send_window: int | None = None,
 ) -> FanoutResult:
+    """The fan-out to `recipients` with the stand-in reporting back (`reports`; None: the
+    provider that never reports, for comparison)."""
     roster = county(workdir / "roster", recipients)
     config = ServiceConfig(
         workdir=workdir,
@@ -97,6 +109,7 @@ async def run_fanout(
             callbacks=service.url,
             answer_share=answering.share,
             answer_after=answering.after,
+            reports=reports,
         )
         body = county_warning(f"bench-fanout-{recipients}-{time.time_ns()}")
         cpu_before = service.cpu()
@@ -123,6 +136,13 @@ async def run_fanout(
 
         await until(results_recorded, within=60, what="send results recorded")
 
+        async def reports_answered() -> bool:
+            count = await standin_count(http, standin.url)
+            return count.reports_posted >= count.reports_due
+
+        await until(reports_answered, within=limit, what="every status callback answered")
+        reported = await standin_count(http, standin.url)
+
         async def answers_posted() -> bool:
             count = await standin_count(http, standin.url)
             return count.answers >= count.planned
@@ -144,12 +164,8 @@ async def run_fanout(
     for at, phone in stats.sent:
         reached[phone] = min(at, reached.get(phone, at))
     seconds = max(reached.values()) - posted  # the last person's first SMS
-    async with aiohttp.ClientSession() as http:
-        await reset_standin(http, standin.url)
-    baseline = await sms_baseline(standin, roster.grid_phones, text, service.url, CONCURRENCY)
-    async with aiohttp.ClientSession() as http:
-        await reset_standin(http, standin.url)
-    channel = await channel_baseline(standin, roster.grid_phones, text, service.url, CONCURRENCY)
+    baseline = await bare(sms_baseline, standin, roster.grid_phones, text, reports)
+    channel = await bare(channel_baseline, standin, roster.grid_phones, text, reports)
     if channel.statuses[0]:
         raise RuntimeError(f"the channel alone failed {channel.statuses[0]} sends")
     return FanoutResult(
@@ -167,9 +183,36 @@ async def run_fanout(
         answers=len(answered_at),
         answers_refused=len(stats.answers) - accepted,
         duplicates=len(stats.sent) - len(reached),
+        reports=reported.reports_posted,
+        reports_refused=reported.refused,
         sent_at=sent_at,
         answered_at=answered_at,
     )
+
+
+async def bare(
+    loop: Callable[..., Awaitable[LoadResult]],
+    standin: StandIn,
+    phones: Sequence[str],
+    text: str,
+    reports: Reports | None,
+) -> LoadResult:
+    """A bare `loop` (`sms_baseline`, `channel_baseline`) to the stand-in reporting back as
+    it did to the service, its callbacks taken by a `Receiver` in this process."""
+    async with aiohttp.ClientSession() as http, Receiver(text) as receiver:
+        await reset_standin(http, standin.url, reports=reports)
+        expected = 2 * len(phones) if reports is not None else 0
+
+        async def settled() -> None:
+            await until(
+                lambda: receiver.total >= expected, within=300, every=0.01, what="callbacks"
+            )
+
+        result: LoadResult = await loop(
+            standin, phones, text, receiver.url, CONCURRENCY, settled=settled
+        )
+        await reset_standin(http, standin.url)
+    return result
 
 
 def _answers(db_path: Path, warning_id: str) -> int:

@@ -45,16 +45,18 @@ class LoadResult:
 
 async def post_all(
     url: str,
-    requests: Sequence[Prepared | Mapping[str, str]],
+    requests: Sequence[Prepared | Mapping[str, str] | Sequence[tuple[str, str]]],
     concurrency: int,
     *,
     headers: Mapping[str, str] | None = None,
+    settled: Settled | None = None,
 ) -> LoadResult:
     """POST every request to `url` over at most `concurrency` connections; each response is
     read in full (JSON parsed when it is JSON, as a client that wants the id would).
 
-    A request is a `Prepared` body, or a form that is encoded as it goes out (what any
-    client, jiaoying's included, pays for on every request), sent with `headers`."""
+    A request is a `Prepared` body, or a form (a mapping, or pairs for a field given more
+    than once) that is encoded as it goes out (what any client, jiaoying's included, pays
+    for on every request), sent with `headers`."""
     statuses: Counter[int] = Counter()
     pending = iter(requests)
     target = URL(url, encoded=True)
@@ -77,22 +79,37 @@ async def post_all(
         return await _closed_loop(worker, concurrency, statuses)
 
 
+Settled = Callable[[], Awaitable[None]]
+
+
 async def _closed_loop(
-    worker: Callable[[], Awaitable[None]], concurrency: int, statuses: Counter[int]
+    worker: Callable[[], Awaitable[None]],
+    concurrency: int,
+    statuses: Counter[int],
+    settled: Settled | None = None,
 ) -> LoadResult:
     """Run `concurrency` copies of `worker` until they have taken every item; the wall
-    time, and the driver's CPU time meanwhile."""
+    time, and the driver's CPU time meanwhile and until `settled` returns (the callbacks
+    of the last requests taken, as the service's CPU counts them)."""
     started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     seconds = time.perf_counter() - started
+    if settled is not None:
+        await settled()
     return LoadResult(seconds, statuses, time.process_time() - cpu)
 
 
 async def sms_baseline(
-    standin: StandIn, phones: Sequence[str], text: str, service_url: str, concurrency: int
+    standin: StandIn,
+    phones: Sequence[str],
+    text: str,
+    callbacks_url: str,
+    concurrency: int,
+    settled: Settled | None = None,
 ) -> LoadResult:
     """The fastest plain client: the Messages POSTs jiaoying makes (same fields, same text,
-    Basic auth), straight from an aiohttp loop to the same stand-in."""
+    Basic auth), straight from an aiohttp loop to the same stand-in; its status callbacks
+    go to `callbacks_url` (the driver's `Receiver`), CPU counted until `settled`."""
     credentials = base64.b64encode(f"{standin.account_sid}:{standin.auth_token}".encode()).decode()
     headers = {
         "Authorization": f"Basic {credentials}",
@@ -104,24 +121,29 @@ async def sms_baseline(
             "To": phone,
             "From": TWILIO_FROM,
             "Body": text,
-            "StatusCallback": callback_url(service_url, STATUS_PATH, f"{n}:sms:c0s0"),
+            "StatusCallback": callback_url(callbacks_url, STATUS_PATH, f"{n}:sms:c0s0"),
             "ValidityPeriod": "600",
         }
         for n, phone in enumerate(phones)
     ]
     url = f"{standin.url}/2010-04-01/Accounts/{standin.account_sid}/Messages.json"
-    return await post_all(url, forms, concurrency, headers=headers)
+    return await post_all(url, forms, concurrency, headers=headers, settled=settled)
 
 
 async def channel_baseline(
-    standin: StandIn, phones: Sequence[str], text: str, service_url: str, concurrency: int
+    standin: StandIn,
+    phones: Sequence[str],
+    text: str,
+    callbacks_url: str,
+    concurrency: int,
+    settled: Settled | None = None,
 ) -> LoadResult:
     """jiaoying's SMS channel alone, without the engine: `TwilioSms.send` (the Twilio SDK
     over the same HTTP client the service uses) for the same numbers and text, with the
     same concurrency, from the driver. What one process gets from the send path the
     service must take, so the engine's own share can be told from the SDK's."""
     api = TwilioApi(standin.account_sid, standin.auth_token, api_base=standin.url)
-    channel = TwilioSms(api, from_=TWILIO_FROM, public_url=service_url)
+    channel = TwilioSms(api, from_=TWILIO_FROM, public_url=callbacks_url)
     notices = iter(
         Notice(key=f"{n}:sms:c0s0", channel="sms", kind="alert", address=phone, text=text)
         for n, phone in enumerate(phones)
@@ -137,6 +159,6 @@ async def channel_baseline(
                 statuses[0] += 1
 
     try:
-        return await _closed_loop(worker, concurrency, statuses)
+        return await _closed_loop(worker, concurrency, statuses, settled)
     finally:
         await api.close()

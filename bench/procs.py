@@ -152,7 +152,9 @@ class Service:
             # The stand-in, like Twilio's REST API, bounds concurrency, not the rate; the
             # service's own cap (the operator's contract with the provider) must not bind.
             # WeChat runs in simulate mode: no provider, nothing to pace.
-            "JIAOYING_SEND_RATES": f"sms={UNCAPPED_RATE},wechat={UNCAPPED_RATE}",
+            "JIAOYING_SEND_RATES": ",".join(
+                f"{channel}={UNCAPPED_RATE}" for channel in ("sms", "voice", "wechat")
+            ),
         }
         for name in ("JIAOYING_AMQP_URL", "JIAOYING_SEND_WINDOW"):
             self.env.pop(name, None)

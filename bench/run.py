@@ -2,7 +2,8 @@
 
 Starts the Twilio stand-in once, as its own process, then runs each scenario against a
 fresh `jiaoying serve` (its own SQLite file and roster), prints the Markdown table and
-writes results.json, results.md and the fan-out plot into `--out`.
+writes results.json, results.md, the fan-out plot and any profiles into `--out`
+(`var/bench/`, `var/bench-quick/` with `--quick`: results are not kept in git).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.aliyun_sms import run_aliyun_sms
 from bench.answers import run_answers
-from bench.fanout import Answering, FanoutResult, run_fanout
+from bench.client import Reports
+from bench.fanout import TWILIO_REPORTS, Answering, FanoutResult, run_fanout
 from bench.latency import run_latency
 from bench.plot import plot_fanout
 from bench.procs import ROOT, StandIn
@@ -27,10 +29,11 @@ from bench.profile import summarize
 from bench.report import Results, machine, table, write
 from bench.stores import run_stores
 from bench.timers import run_timers
+from bench.voice import run_voice
 from dispatcher.runtime.logs import configure_logging
 
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/jiaoying-bench"
-SCENARIOS = ("fanout", "latency", "answers", "timers", "stores", "aliyun")
+SCENARIOS = ("fanout", "voice", "latency", "answers", "timers", "stores", "aliyun")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class Plan:
 
     mode: str
     fanout: tuple[int, ...]
+    silent: int  # the fan-out once more with a provider that never reports back
+    voice: int
     latency_warnings: int
     latency_gap: float
     answers: int
@@ -48,11 +53,14 @@ class Plan:
     answering: Answering
     stores: int  # the fan-out on SQLite, PostgreSQL, PostgreSQL with two replicas
     aliyun: int  # the fan-out by Alibaba Cloud SMS
+    reports: Reports = TWILIO_REPORTS  # what the stand-in posts back
 
 
 FULL = Plan(
     mode="full",
     fanout=(1_000, 10_000, 50_000),
+    silent=10_000,
+    voice=2_000,
     latency_warnings=200,
     latency_gap=0.2,
     answers=5_000,
@@ -66,6 +74,8 @@ FULL = Plan(
 QUICK = Plan(
     mode="quick",
     fanout=(1_000, 2_000),
+    silent=1_000,
+    voice=300,
     latency_warnings=30,
     latency_gap=0.1,
     answers=500,
@@ -109,7 +119,12 @@ async def _scenario(
             profiled = args.profile and size == max(plan.fanout)
             profile = work / f"profile-{size}.raw" if profiled else None
             result = await run_fanout(
-                standin, work / f"fanout-{size}", size, Answering(share=0.0), profile=profile
+                standin,
+                work / f"fanout-{size}",
+                size,
+                Answering(share=0.0),
+                reports=plan.reports,
+                profile=profile,
             )
             results.fanout.append(result)
             _progress(result)
@@ -117,11 +132,32 @@ async def _scenario(
                 summary = args.out / f"profile-{size}.txt"
                 summary.write_text(summarize(profile), encoding="utf-8")
                 print(f"   profile: {summary}", flush=True)
+        silent = work / f"fanout-{plan.silent}-silent"
+        results.silent = await run_fanout(
+            standin, silent, plan.silent, Answering(share=0.0), reports=None
+        )
+        _progress(results.silent)
         size = max(plan.fanout)
         results.replying = await run_fanout(
-            standin, work / f"fanout-{size}-replying", size, plan.answering
+            standin, work / f"fanout-{size}-replying", size, plan.answering, reports=plan.reports
         )
         _progress(results.replying)
+    elif scenario == "voice":
+        profile = work / "profile-voice.raw" if args.profile else None
+        results.voice = await run_voice(
+            standin, work / "voice", plan.voice, reports=plan.reports, profile=profile
+        )
+        if profile is not None:
+            summary = args.out / "profile-voice.txt"
+            summary.write_text(summarize(profile), encoding="utf-8")
+            print(f"   profile: {summary}", flush=True)
+        print(
+            f"   {results.voice.calls:,} calls: {results.voice.per_second:,.0f}/s vs "
+            f"{results.voice.baseline_per_second:,.0f}/s ({results.voice.ratio:.2f}), "
+            f"{results.voice.cpu_per_call_ms:.2f} ms CPU each (bare "
+            f"{results.voice.baseline_cpu_ms:.2f}), {results.voice.callbacks:,} callbacks",
+            flush=True,
+        )
     elif scenario == "aliyun":
         results.aliyun = await run_aliyun_sms(standin, work / "aliyun", plan.aliyun)
         print(
@@ -147,12 +183,13 @@ async def _scenario(
             standin, work / "timers", plan.timers, plan.timers_window, plan.timers_margin
         )
     elif scenario == "stores":
-        results.stores = await run_stores(standin, work / "stores", plan.stores)
+        results.stores = await run_stores(standin, work / "stores", plan.stores, plan.reports)
 
 
 def _progress(result: FanoutResult) -> None:
     print(
-        f"   {result.recipients:,} ({result.answers:,} answered during it): "
+        f"   {result.recipients:,} ({result.answers:,} answered during it, "
+        f"{result.reports:,} reports, {result.reports_refused} refused): "
         f"{result.per_second:,.0f}/s vs {result.baseline_per_second:,.0f}/s "
         f"({result.ratio:.2f}), {result.cpu_per_recipient_ms:.2f} ms CPU each; "
         f"the SMS channel alone {result.channel_per_second:,.0f}/s "
@@ -165,7 +202,27 @@ def _progress(result: FanoutResult) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, about a minute")
-    parser.add_argument("--out", type=Path, help="where results go (default bench/, quick: var/)")
+    parser.add_argument(
+        "--out", type=Path, help="where results go (default var/bench/, quick: var/bench-quick/)"
+    )
+    parser.add_argument(
+        "--fanout", type=int, nargs="+", help="the fan-out sizes (a smaller run on a busy machine)"
+    )
+    parser.add_argument("--voice", type=int, help="the voice scenario's calls")
+    defaults = Reports()
+    parser.add_argument(
+        "--report-after",
+        type=float,
+        default=defaults.after,
+        help="seconds from an SMS to its `sent` report, and from that to `delivered`; "
+        "from a call placed to its first event",
+    )
+    parser.add_argument(
+        "--undelivered", type=float, default=defaults.undelivered, help="share undelivered"
+    )
+    parser.add_argument(
+        "--key-share", type=float, default=defaults.key_share, help="share of calls pressing 1"
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the largest fan-out")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--keep", action="store_true", help="keep rosters, stores and logs")
@@ -180,8 +237,13 @@ def main() -> None:
     # alone (bench/load.py) then drops its DEBUG lines as cheaply as the service does.
     configure_logging("INFO")
     plan = QUICK if args.quick else FULL
+    if args.fanout:
+        plan = replace(plan, fanout=tuple(args.fanout), silent=min(args.fanout))
+    if args.voice:
+        plan = replace(plan, voice=args.voice)
+    plan = replace(plan, reports=Reports(args.report_after, args.undelivered, args.key_share))
     if args.out is None:
-        args.out = ROOT / ("var/bench-quick" if args.quick else "bench")
+        args.out = ROOT / ("var/bench-quick" if args.quick else "var/bench")
     args.out.mkdir(parents=True, exist_ok=True)
     results = asyncio.run(run(plan, args))
     plot = None

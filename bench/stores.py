@@ -7,6 +7,8 @@ POSTed to the first replica; the replicas share the store and claim the due send
 from the POST to the stand-in's first SMS to the last person, and the service CPU (all
 replicas together) per recipient. One bare-client baseline serves the three rows: the
 same Messages POSTs, same concurrency, to the same stand-in, measured right after them.
+The stand-in reports back as Twilio does (`Reports`) to the service and to the baseline's
+receiver alike; the CPU counts every report answered.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from typing import NoReturn
 
 import aiohttp
 
-from bench.client import post_warning, reset_standin, standin_stats, until
-from bench.fanout import CONCURRENCY, sms_text
+from bench.client import Reports, post_warning, reset_standin, standin_count, standin_stats, until
+from bench.fanout import TWILIO_REPORTS, bare, sms_text
 from bench.load import sms_baseline
 from bench.procs import Service, ServiceConfig, StandIn
 from bench.world import SMS_ONLY, county, county_warning, policy
@@ -53,18 +55,20 @@ class StoresResult:
         return run.per_second / self.baseline_per_second
 
 
-async def run_stores(standin: StandIn, workdir: Path, recipients: int) -> StoresResult:
+async def run_stores(
+    standin: StandIn, workdir: Path, recipients: int, reports: Reports = TWILIO_REPORTS
+) -> StoresResult:
     roster = county(workdir / "roster", recipients)
     policy_file = policy(workdir / "policy.yaml", SMS_ONLY)
-    runs = [await _fanout(standin, workdir / "sqlite", roster, policy_file, None, 1)]
+    runs = [await _fanout(standin, workdir / "sqlite", roster, policy_file, None, 1, reports)]
     for replicas in (1, 2):
         async with fresh_database(PG_ADMIN_URL, unreachable=_unreachable) as db_url:
             where = workdir / f"postgresql-{replicas}"
-            runs.append(await _fanout(standin, where, roster, policy_file, db_url, replicas))
+            runs.append(
+                await _fanout(standin, where, roster, policy_file, db_url, replicas, reports)
+            )
     text = sms_text(workdir / "sqlite" / "jiaoying.db")
-    async with aiohttp.ClientSession() as http:
-        await reset_standin(http, standin.url)
-    baseline = await sms_baseline(standin, roster.grid_phones, text, standin.url, CONCURRENCY)
+    baseline = await bare(sms_baseline, standin, roster.grid_phones, text, reports)
     return StoresResult(runs, baseline.per_second())
 
 
@@ -75,6 +79,7 @@ async def _fanout(
     policy_file: Path,
     db_url: str | None,
     replicas: int,
+    reports: Reports,
 ) -> StoreRun:
     recipients = len(roster.grid_phones)
     configs = [
@@ -84,7 +89,7 @@ async def _fanout(
     async with contextlib.AsyncExitStack() as stack, aiohttp.ClientSession() as http:
         # One after the other: the first applies the migrations the second then finds.
         services = [await stack.enter_async_context(Service(c, standin)) for c in configs]
-        await reset_standin(http, standin.url, callbacks=services[0].url)
+        await reset_standin(http, standin.url, callbacks=services[0].url, reports=reports)
         cpu_before = sum(service.cpu() for service in services)
         posted = time.time()
         identifier = f"bench-stores-{recipients}-{time.time_ns()}"
@@ -96,6 +101,12 @@ async def _fanout(
 
         limit = 300 + recipients / 50
         await until(everyone_reached, within=limit, every=0.5, what="every recipient reached")
+
+        async def reports_answered() -> bool:
+            count = await standin_count(http, standin.url)
+            return count.reports_posted >= count.reports_due
+
+        await until(reports_answered, within=limit, what="every status callback answered")
         cpu = sum(service.cpu() for service in services) - cpu_before
         stats = await standin_stats(http, standin.url)
     reached: dict[str, float] = {}

@@ -56,6 +56,10 @@ SMS_ONLY = ["{after: 0s, notify: [sms]}", "{after: 1h, unless: answered, notify:
 chain open, as a real red warning's would be, without sending anything more)."""
 
 
+VOICE_ONLY = ["{after: 0s, notify: [voice]}", "{after: 1h, unless: answered, notify: [sms]}"]
+"""The voice policy: red calls everyone at step 0, and nothing more within the run."""
+
+
 def renotify_after(seconds: int) -> list[str]:
     """The timers policy: WeChat at once (simulate mode: no provider request), then the
     step the scenario times, an SMS re-notify to the silent at `seconds`."""

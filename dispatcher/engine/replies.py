@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import Notice
@@ -30,7 +29,15 @@ from dispatcher.store.answers import (
     report_task,
 )
 from dispatcher.store.db import Database
+from dispatcher.store.deliveries import (
+    Delivery,
+    Moved,
+    SendView,
+    look_up_sends,
+    record_deliveries,
+)
 from dispatcher.store.group_commit import GroupCommit
+from dispatcher.store.key_presses import KeyPress, record_key_presses
 from dispatcher.store.receipts import (
     Receipt,
     Replayed,
@@ -44,14 +51,15 @@ from dispatcher.store.reports import (
     find_attempt,
     link_subject,
     open_warnings_of,
-    record_delivery,
 )
-from dispatcher.store.schema import attempts
 
 REPLIES_PER_COMMIT = 64
 # How long a batch of replies waits for more under load (see GroupCommit): a few ms on a
 # webhook Twilio gives 15 s, for a fifth less CPU per reply in a burst.
 REPLY_LINGER = 0.003
+# Delivery reports come two or more to a send: a batch of them is one transaction on either
+# store, bounded so that the send results queued behind it on SQLite's writer wait little.
+REPORTS_PER_COMMIT = 200
 ANSWER_WORDS = frozenset({"1", "收到", "确认", "已收到", "ok", "确认收到", "收到了"})
 
 
@@ -87,6 +95,23 @@ class Replies:
             if db.is_sqlite
             else None
         )
+        self._deliveries: GroupCommit[Delivery, Moved | None] = GroupCommit(
+            db, self._apply_deliveries, max_batch=REPORTS_PER_COMMIT, linger=REPLY_LINGER
+        )
+        self._key_presses: GroupCommit[KeyPress, Closed | None] | None = (
+            GroupCommit(db, record_key_presses, max_batch=REPLIES_PER_COMMIT, linger=REPLY_LINGER)
+            if db.is_sqlite
+            else None
+        )
+        # A call's TwiML fetches and its progress events read its send: together, one query.
+        self._sends: GroupCommit[str, SendView | None] = GroupCommit(
+            db, look_up_sends, max_batch=REPORTS_PER_COMMIT, read_only=True
+        )
+
+    async def _apply_deliveries(
+        self, conn: AsyncConnection, reports: list[Delivery]
+    ) -> list[Moved | None]:
+        return await record_deliveries(conn, reports, self._clock())
 
     async def delivery(
         self,
@@ -100,27 +125,19 @@ class Replies:
         """Record a delivery report for a send (by our key, else the provider's id).
 
         Returns False for an unknown send or a report that would move it backwards.
-        """
-        async with self._db.writer.begin() as conn:
-            notice = await find_attempt(conn, key=key, provider_id=provider_id)
-            if notice is None:
-                return False
-            moved = await record_delivery(
-                conn,
-                notice,
-                status,
-                at=self._clock(),
-                provider_id=provider_id,
-                reason=reason,
-                detail=detail,
-            )
-        if moved and self._metrics is not None:
-            self._metrics.notices.labels(notice.channel, status).inc()
+        Reports arriving together are committed together (see `GroupCommit`); each
+        returns only once its own is stored."""
+        report = Delivery(key, provider_id, status, reason, detail)
+        moved = await self._deliveries.run(report)
+        if moved is None:
+            return False
+        if self._metrics is not None:
+            self._metrics.notices.labels(moved.channel, status).inc()
             if reason:
-                self._metrics.provider_errors.labels(notice.channel, reason).inc()
-        if moved and status == "rejected":
+                self._metrics.provider_errors.labels(moved.channel, reason).inc()
+        if status == "rejected":
             self._wake()
-        return moved
+        return True
 
     async def take_receipt(self, receipt: Receipt, *, keep: timedelta) -> None:
         """Record a callback taken, on its own; raises `Replayed` when it was taken before.
@@ -135,10 +152,8 @@ class Replies:
 
     async def notice(self, key: str) -> Notice | None:
         """The notice as it was claimed for send `key` (what a voice call reads out)."""
-        async with self._db.reader.connect() as conn:
-            row = await conn.execute(select(attempts.c.payload).where(attempts.c.key == key))
-            payload = row.scalar_one_or_none()
-        return None if payload is None else notice_from_data(payload)
+        send = await self._sends.run(key)
+        return None if send is None else notice_from_data(send.payload)
 
     async def send_of(self, provider_id: str) -> tuple[str, str] | None:
         """(key, notice kind) of the send the provider knows as `provider_id` (a call id
@@ -149,9 +164,8 @@ class Replies:
 
     async def send_state(self, key: str) -> tuple[str, str | None] | None:
         """(status, error reason) of send `key` as stored (e.g. "failed", "voicemail")."""
-        async with self._db.reader.connect() as conn:
-            notice = await find_attempt(conn, key=key)
-        return None if notice is None else (notice.status, notice.error_reason)
+        send = await self._sends.run(key)
+        return None if send is None else (send.status, send.error_reason)
 
     async def answer_send(
         self, key: str, *, via: str, detail: str | None = None, receipt: Receipt | None = None
@@ -159,23 +173,16 @@ class Replies:
         """The addressee of send `key` answered it (key 1 on that very call).
 
         With a `receipt` (the provider's identity of the key press), raises `Replayed`
-        and changes nothing when that receipt was taken before."""
-        async with self._db.writer.begin() as conn:
-            if receipt is not None and not await take_receipt(conn, receipt, self._clock()):
-                raise Replayed(receipt.kind)
-            notice = await find_attempt(conn, key=key)
-            if notice is None or notice.person_id is None:
-                return None
-            closed = await record_answer(
-                conn,
-                warning_id=notice.warning_id,
-                person_id=notice.person_id,
-                via=via,
-                by=notice.person_id,
-                at=self._clock(),
-                detail=detail,
-            )
-        self._after(closed)
+        and changes nothing when that receipt was taken before. On SQLite, presses that
+        arrive together are committed together, as SMS replies are."""
+        press = KeyPress(key, via, self._clock(), detail, receipt)
+        if self._key_presses is not None:
+            closed = await self._key_presses.run(press)
+        else:
+            async with self._db.writer.begin() as conn:
+                (closed,) = await record_key_presses(conn, [press])
+        if closed is not None:
+            self._after(closed)
         return closed
 
     async def answer_person(

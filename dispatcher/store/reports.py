@@ -1,7 +1,6 @@
-"""What providers and people report back: delivery reports, answers, notes.
+"""What providers and people report back: the send a report names, answers, notes.
 
-Reports can arrive twice, late, or out of order (a delivery report before the send's own
-result). A status only ever moves forward, so a late `sent` never hides `delivered`.
+Delivery reports themselves are recorded in batches by `dispatcher.store.deliveries`.
 """
 
 from __future__ import annotations
@@ -15,11 +14,7 @@ from sqlalchemy import BindParameter, Select, bindparam, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.core.machine import OPEN_STATES
-from dispatcher.store.chains import mark_delivered, wake_recipients
 from dispatcher.store.schema import attempts, escalations, recipients, summons, warnings
-
-# How far along a send is; a report may only move it to a higher rank.
-_RANK = {"claimed": 0, "sent": 1, "simulated": 1, "failed": 2, "rejected": 2, "delivered": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,38 +57,6 @@ async def find_attempt(
         provider_id=row.provider_id,
         error_reason=row.error_reason,
     )
-
-
-async def record_delivery(
-    conn: AsyncConnection,
-    notice: SentNotice,
-    status: str,
-    *,
-    at: datetime,
-    provider_id: str | None = None,
-    reason: str | None = None,
-    detail: str | None = None,
-) -> bool:
-    """Move the send to `status` if that is further along; returns whether it moved.
-
-    A send to a person that failed for good wakes their chain, so the machine can
-    escalate at once when no channel is left.
-    """
-    if _RANK.get(status, -1) <= _RANK.get(notice.status, -1):
-        return False
-    values: dict[str, object] = {"status": status, "updated_at": at}
-    if provider_id is not None:
-        values["provider_id"] = provider_id
-    if reason is not None:
-        values["error_reason"] = reason
-        values["error_detail"] = (detail or "")[:500]
-    await conn.execute(update(attempts).where(attempts.c.id == notice.id).values(**values))
-    if notice.recipient_id is not None:
-        if status == "delivered":
-            await mark_delivered(conn, [notice.recipient_id])
-        elif status == "rejected":
-            await wake_recipients(conn, [notice.recipient_id], at)
-    return True
 
 
 def summoned_about_silent(*columns: Any) -> Select[Any]:

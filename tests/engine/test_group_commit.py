@@ -108,3 +108,22 @@ async def test_callers_waiting_out_the_linger_are_not_left_waiting_at_shutdown(
             task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(waiting, 1.0)
+
+
+async def test_reads_arriving_together_share_a_reader_and_leave_the_writer_free(
+    db: Database,
+) -> None:
+    await GroupCommit(db, Recorder().apply).run(1)  # a row to read
+    connections: list[AsyncConnection] = []
+
+    async def look_up(conn: AsyncConnection, items: list[int]) -> list[int]:
+        if conn not in connections:
+            connections.append(conn)
+        stored = list((await conn.execute(select(dead_letters.c.reason))).scalars())
+        return [len(stored) * n for n in items]
+
+    lookups = GroupCommit(db, look_up, max_batch=50, read_only=True)
+    async with db.writer.begin():  # SQLite's write lock held all along: reads still pass
+        results = await asyncio.wait_for(asyncio.gather(*(lookups.run(n) for n in range(100))), 5.0)
+    assert results == list(range(100)), "each caller gets its own result"
+    assert len(connections) <= 3, "100 lookups at once are not 100 connections"
