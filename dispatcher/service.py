@@ -102,12 +102,14 @@ def build_app(
     clock: Clock = utc_now,
     channels: Callable[[], dict[str, Channel]] | None = None,
     schema: Literal["upgrade", "check"] = "upgrade",
+    pace: float = 1.0,
 ) -> web.Application:
     """The service as an aiohttp application; run it with `web.run_app` or a test client.
 
     `schema="check"` refuses to start on a database not at this code's schema revision
     (what `serve` does); "upgrade" migrates it first (tests, one-process setups).
     `channels` replaces the providers the settings configure (tests, benchmarks).
+    `pace` is how many seconds `clock` moves per real second (a drill's compressed time).
     """
     # Ingest takes up to MAX_BODY (its handler refuses more); every other route far less.
     app = web.Application(
@@ -118,7 +120,7 @@ def build_app(
     app[CLOCK] = clock
     app[PROBES] = {}
     app.cleanup_ctx.append(_store(settings, schema))
-    app.cleanup_ctx.append(_engine(settings, roster, policy, clock, channels))
+    app.cleanup_ctx.append(_engine(settings, roster, policy, clock, channels, pace))
     app.cleanup_ctx.append(_loops(settings))
     app.cleanup_ctx.append(_amqp(settings, clock))
     app.router.add_get("/healthz", healthz)
@@ -171,12 +173,13 @@ def _engine(
     policy: Policy,
     clock: Clock,
     channels: Callable[[], dict[str, Channel]] | None,
+    pace: float,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         db = app[_DB]
         providers = None
         if channels is None:
-            providers = build_providers(settings)
+            providers = build_providers(settings, clock)
             adapters = providers.channels
         else:
             adapters = channels()
@@ -206,11 +209,11 @@ def _engine(
             sender,
             clock,
             owner=owner,
+            pace=pace,
             metrics=metrics,
         )
-        maintenance = Maintenance(
-            db, sender, clock, owner=owner, stale_after=timedelta(seconds=settings.peer_timeout)
-        )
+        stale = timedelta(seconds=settings.peer_timeout * pace)  # real seconds, at any pace
+        maintenance = Maintenance(db, sender, clock, owner=owner, stale_after=stale)
         ingestor = Ingestor(db, rosters, policy, clock, on_stored=scheduler.wake, metrics=metrics)
         app[REPLIES] = Replies(db, rosters, clock, scheduler.wake, metrics)
         engine = Engine(

@@ -9,9 +9,10 @@ jiaoying parse FILE [--roster DIR]   a warning, what would stop it, who would be
 jiaoying post FILE                   send a warning to a running jiaoying
 jiaoying status ID                   a warning's progress at a glance
 jiaoying ledger ID > ledger.csv      a warning's 叫应台账
+jiaoying drill SCENARIO.yaml         rehearse 叫应 with simulated people and providers
 
 Each command's module: `local` (no service needed), `parse`, `remote` (the service's
-API); `columns`, `status_text` and `parse_text` lay out what a person reads.
+API), `drill`; `columns`, `status_text` and `parse_text` lay out what a person reads.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from dispatcher.cli import local, parse, remote
+from dispatcher.cli import drill, local, parse, remote
 from dispatcher.core.errors import InputError
 
 
@@ -44,4 +45,5 @@ def _parser() -> argparse.ArgumentParser:
     local.add_commands(commands)
     parse.add_command(commands)
     remote.add_commands(commands)
+    drill.add_command(commands)
     return parser

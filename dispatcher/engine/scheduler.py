@@ -88,6 +88,7 @@ class Scheduler:
         batch: int = 500,
         gather: timedelta = timedelta(seconds=2),
         idle: float = 5.0,
+        pace: float = 1.0,
         metrics: Metrics | None = None,
     ) -> None:
         self._db = db
@@ -99,6 +100,7 @@ class Scheduler:
         self._batch = batch
         self._gather = gather
         self._idle = idle
+        self._pace = pace
         self._metrics = metrics
         self._wake = asyncio.Event()
         self._stopping = False
@@ -136,7 +138,8 @@ class Scheduler:
             due = await next_due(conn)
         delay = self._idle
         if due is not None:
-            delay = min(delay, max(0.0, (due - self._clock()).total_seconds()))
+            # `pace` clock seconds pass per real second (a drill's compressed clock).
+            delay = min(delay, max(0.0, (due - self._clock()).total_seconds() / self._pace))
         if delay > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
