@@ -20,7 +20,7 @@ def roster_to_data(roster: Roster) -> dict[str, Any]:
     return {
         "grids": [_grid_data(g) for g in _grids(roster)],
         "persons": [_person_data(p) for p in _persons(roster)],
-        "zones": [_zone_data(z) for z in _zones(roster)],
+        "zones": [_zone_data(row) for row in _zone_rows(roster)],
     }
 
 
@@ -32,8 +32,13 @@ def _persons(roster: Roster) -> list[Person]:
     return sorted(roster.persons.values(), key=lambda p: p.id)
 
 
-def _zones(roster: Roster) -> list[BroadcastZone]:
-    return sorted(roster.zones, key=lambda z: z.zone_id)
+def _zone_rows(roster: Roster) -> list[tuple[BroadcastZone, str]]:
+    # One row per zone and grid, as broadcast_zones.csv has them: a roster whose zones
+    # each cover one grid keeps the digest it had before zones could cover several.
+    return sorted(
+        ((z, code) for z in roster.zones for code in z.grid_codes),
+        key=lambda row: (row[0].zone_id, row[1]),
+    )
 
 
 def _grid_data(g: Grid) -> dict[str, Any]:
@@ -59,8 +64,9 @@ def _person_data(p: Person) -> dict[str, Any]:
     }
 
 
-def _zone_data(z: BroadcastZone) -> dict[str, Any]:
-    return {"zone_id": z.zone_id, "grid_code": z.grid_code, "name": z.name}
+def _zone_data(row: tuple[BroadcastZone, str]) -> dict[str, Any]:
+    zone, grid_code = row
+    return {"zone_id": zone.zone_id, "grid_code": grid_code, "name": zone.name}
 
 
 def roster_from_data(data: dict[str, Any]) -> Roster:
@@ -87,7 +93,15 @@ def roster_from_data(data: dict[str, Any]) -> Roster:
         )
         for p in data["persons"]
     }
-    zones = tuple(BroadcastZone(**z) for z in data["zones"])
+    grids_of: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    for z in data["zones"]:
+        grids_of.setdefault(z["zone_id"], []).append(z["grid_code"])
+        names[z["zone_id"]] = z["name"]
+    zones = tuple(
+        BroadcastZone(zone_id, tuple(sorted(codes)), names[zone_id])
+        for zone_id, codes in sorted(grids_of.items())
+    )
     return Roster(grids=grids, persons=persons, zones=zones)
 
 
@@ -113,7 +127,7 @@ def _canonical_parts(roster: Roster, *, ascii_only: bool) -> Iterator[str]:
     lists: tuple[tuple[str, Iterator[dict[str, Any]]], ...] = (
         ("grids", (_grid_data(g) for g in _grids(roster))),
         ("persons", (_person_data(p) for p in _persons(roster))),
-        ("zones", (_zone_data(z) for z in _zones(roster))),
+        ("zones", (_zone_data(row) for row in _zone_rows(roster))),
     )
     for n, (name, items) in enumerate(lists):
         yield f'{"," if n else "{"}"{name}":['

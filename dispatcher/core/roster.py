@@ -20,6 +20,7 @@ Rules the contract leaves open, decided here:
 - `wechat_openid` is 6-64 of `A-Z a-z 0-9 - _`. Two persons may share a phone number
   (one official listed in two roles).
 - A problem about a whole file that has no line (a missing file) reads `file: reason`.
+- Loudspeaker zones, which repeat with each grid they cover: `roster_zones`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from types import MappingProxyType
 
 from dispatcher.core.model import Point
 from dispatcher.core.phones import normalise_phone
+from dispatcher.core.roster_zones import BroadcastZone, parse_zones
 
 __all__ = [
     "BroadcastZone",
@@ -112,15 +114,6 @@ class Person:
     supervisor_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class BroadcastZone:
-    """An emergency-broadcast loudspeaker zone, played when its grid is affected."""
-
-    zone_id: str
-    grid_code: str
-    name: str
-
-
 @dataclass(frozen=True)
 class Roster:
     """The roster, with the indexes area resolution needs built once.
@@ -137,6 +130,7 @@ class Roster:
         init=False, repr=False, compare=False
     )
     _by_phone: Mapping[str, tuple[Person, ...]] = field(init=False, repr=False, compare=False)
+    _zones: Mapping[str, BroadcastZone] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_grid: dict[str, list[Person]] = {}
@@ -148,11 +142,13 @@ class Roster:
                 by_phone.setdefault(person.phone, []).append(person)
         zones_by_grid: dict[str, list[BroadcastZone]] = {}
         for zone in sorted(self.zones, key=lambda zone: zone.zone_id):
-            zones_by_grid.setdefault(zone.grid_code, []).append(zone)
+            for code in zone.grid_codes:
+                zones_by_grid.setdefault(code, []).append(zone)
         object.__setattr__(self, "_codes", tuple(sorted(self.grids)))
         object.__setattr__(self, "_by_grid", {k: tuple(v) for k, v in by_grid.items()})
         object.__setattr__(self, "_zones_by_grid", {k: tuple(v) for k, v in zones_by_grid.items()})
         object.__setattr__(self, "_by_phone", {k: tuple(v) for k, v in by_phone.items()})
+        object.__setattr__(self, "_zones", {zone.zone_id: zone for zone in self.zones})
 
     def grids_under(self, prefix: str) -> tuple[Grid, ...]:
         """Every grid whose code starts with `prefix`, sorted by code ("" gives none)."""
@@ -179,9 +175,14 @@ class Roster:
         return self._by_phone.get(phone, ())
 
     def zones_of_grids(self, codes: Iterable[str]) -> tuple[BroadcastZone, ...]:
-        """The broadcast zones of the given grids, each once, sorted by zone id."""
+        """The broadcast zones of the given grids, each once however many of its grids are
+        given, sorted by zone id."""
         found = {zone.zone_id: zone for code in codes for zone in self._zones_by_grid.get(code, ())}
         return tuple(found[zone_id] for zone_id in sorted(found))
+
+    def zone(self, zone_id: str) -> BroadcastZone | None:
+        """The zone `zone_id`; None for an id this roster does not list."""
+        return self._zones.get(zone_id)
 
     def supervisor_chain(self, person_id: str) -> tuple[Person, ...]:
         """The supervisors of `person_id`, nearest first, without the person.
@@ -233,10 +234,10 @@ def build_roster(
     # than burying the one real problem under a "not found" for every reference to it.
     grids = _parse_grids(grid_rows, problems.of(GRIDS_FILE)) if grid_rows is not None else None
     persons = _parse_persons(person_rows or (), grids, problems.of(PERSONS_FILE))
-    zones = _parse_zones(zone_rows or (), grids, problems.of(ZONES_FILE))
+    zones = parse_zones(zone_rows or (), grids, problems.of(ZONES_FILE), GRIDS_FILE)
     if problems.items or grids is None:
         return None, problems.formatted()
-    return Roster(MappingProxyType(grids), MappingProxyType(persons), tuple(zones)), []
+    return Roster(MappingProxyType(grids), MappingProxyType(persons), zones), []
 
 
 def _first(seen: dict[str, int], key: str, line: int, what: str, report: Report) -> bool:
@@ -399,23 +400,3 @@ def _check_supervisors(
             ordered = [*cycle[turn:], *cycle[:turn], cycle[turn]]
             report(lines[cycle[turn]], "supervisor chain loops: " + " → ".join(ordered))
         done.update(path)
-
-
-def _parse_zones(
-    rows: Iterable[Row], grids: Mapping[str, Grid] | None, report: Report
-) -> list[BroadcastZone]:
-    zones: list[BroadcastZone] = []
-    lines: dict[str, int] = {}
-    for line, cells in rows:
-        zone_id, grid_code = cells["zone_id"], cells["grid_code"]
-        if not cells["name"]:
-            report(line, "name is empty")
-        if not grid_code:
-            report(line, "grid_code is empty")
-        elif grids is not None and grid_code not in grids:
-            report(line, f"grid {grid_code} is not in {GRIDS_FILE}")
-        if not zone_id:
-            report(line, "zone_id is empty")
-        elif _first(lines, zone_id, line, "zone id", report):
-            zones.append(BroadcastZone(zone_id, grid_code, cells["name"]))
-    return zones
