@@ -156,14 +156,17 @@ def _settings(
 
 def warning_cap(scenario: Scenario, roster: Roster, sent: datetime) -> bytes:
     """The drill's warning: CAP 1.2, status Exercise, the scenario's level and area."""
-    area = scenario.area or (_county(roster),)
+    area = scenario.area or {_county(roster): ""}
     local = sent.astimezone(BEIJING)
     expires = local + timedelta(hours=6)
     stamp = local.isoformat(timespec="seconds")
-    identifier = f"DRILL-{area[0]}-{local:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
+    identifier = f"DRILL-{min(area)}-{local:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
     level_words = {"red": "红色", "orange": "橙色", "yellow": "黄色", "blue": "蓝色"}
-    geocodes = "".join(
-        f"<geocode><valueName>ADCODE</valueName><value>{code}</value></geocode>" for code in area
+    # One area per code, named as the scenario names it: the report's township names.
+    areas = "".join(
+        f"<area><areaDesc>{escape(name or '演练区域')}</areaDesc><geocode>"
+        f"<valueName>ADCODE</valueName><value>{code}</value></geocode></area>"
+        for code, name in area.items()
     )
     event = escape(scenario.event)
     return f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -178,7 +181,7 @@ def warning_cap(scenario: Scenario, roster: Roster, sent: datetime) -> bytes:
     <description>【演练】{escape(scenario.name)}。本信息为演练，非真实预警。</description>
     <parameter><valueName>预警级别</valueName>
       <value>{level_words[scenario.level]}</value></parameter>
-    <area><areaDesc>演练区域</areaDesc>{geocodes}</area>
+    {areas}
   </info>
 </alert>""".encode()
 

@@ -3,7 +3,7 @@ providers behave, read from YAML and checked with every problem listed at once.
 
     name: 红色暴雨预警叫应演练
     start: "2026-07-20T09:55:00+08:00"   # the drill clock's start; default: now
-    warning: {level: red, event: 暴雨红色预警, area: [441523100, 441523101]}
+    warning: {level: red, event: 暴雨红色预警, area: {441523100: 河田镇, 441523101: 水唇镇}}
     people:
       default: {never: 10%, answer: {sms: {share: 70%, after: 30s-5m}, voice: ...}}
       roles: {村书记: {never: 0%, answer: {...}}}   # a role whose name starts with the key
@@ -74,7 +74,7 @@ class Scenario:
     start: datetime | None
     level: str
     event: str
-    area: tuple[str, ...]  # division codes; empty: every grid of the roster
+    area: dict[str, str]  # division code → its name ("" unnamed); empty: the whole county
     default: Habits
     roles: dict[str, Habits]
     tasks: dict[str, Delay]
@@ -155,16 +155,20 @@ class _WarningModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     level: str = Field(pattern="^(red|orange|yellow|blue)$")
     event: str = Field(min_length=1, max_length=60)
-    area: list[str] = []
+    area: dict[str, str] = {}
 
     @field_validator("area", mode="before")
     @classmethod
-    def _codes(cls, value: object) -> list[str]:
-        codes = [str(code) for code in (value if isinstance(value, list) else [value])]
+    def _codes(cls, value: object) -> dict[str, str]:
+        if isinstance(value, dict):
+            named = {str(code): str(name) for code, name in value.items()}
+        else:
+            named = {str(code): "" for code in (value if isinstance(value, list) else [value])}
+        codes = list(named)
         bad = [code for code in codes if not code.isdigit() or len(code) not in (6, 9, 12)]
         if bad:
             raise ValueError(f"not division codes (6, 9 or 12 digits): {', '.join(bad)}")
-        return codes
+        return named
 
 
 class _OutageModel(BaseModel):
@@ -253,7 +257,7 @@ def parse_scenario(text: str, *, source: str = "scenario") -> Scenario:
         start=model.start,
         level=model.warning.level,
         event=model.warning.event,
-        area=tuple(model.warning.area),
+        area=dict(model.warning.area),
         default=_habits(model.people.default),
         roles={role: _habits(h) for role, h in model.people.roles.items()},
         tasks=dict(model.tasks),

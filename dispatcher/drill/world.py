@@ -239,7 +239,7 @@ class World:
         return web.json_response({"id": play_id, "state": 1})
 
     async def _play_report(self, play_id: str, play: dict[str, Any]) -> None:
-        zone = str(play.get("area_code", ""))
+        zone = str(play.get("zone_id") or play.get("area_code", ""))
         failed = zone in self._scenario.broadcast_failures or self.down("broadcast")
         self.count("plays_failed" if failed else "plays_played")
         report = {

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from channels.base import Notice
 from dispatcher.core.links import LinkTarget
 from dispatcher.core.phones import normalise_phone
+from dispatcher.engine.gong import gong_for_silenced_zone
 from dispatcher.engine.notices import notice_from_data
 from dispatcher.engine.roster_book import RosterBook
 from dispatcher.runtime.metrics import Metrics
@@ -30,6 +31,7 @@ from dispatcher.store.answers import (
     report_task,
 )
 from dispatcher.store.db import Database
+from dispatcher.store.escalations import zone_of_attempt
 from dispatcher.store.group_commit import GroupCommit
 from dispatcher.store.receipts import (
     Receipt,
@@ -114,6 +116,16 @@ class Replies:
                 reason=reason,
                 detail=detail,
             )
+            gong = False
+            if moved and notice.channel == "broadcast" and status in ("failed", "rejected"):
+                zone_id = await zone_of_attempt(conn, notice.id)
+                if zone_id is not None:
+                    now = self._clock()
+                    gong = await gong_for_silenced_zone(
+                        conn, self._rosters, notice.warning_id, zone_id, now
+                    )
+        if gong:
+            self._wake()
         if moved and self._metrics is not None:
             self._metrics.notices.labels(notice.channel, status).inc()
             if reason:

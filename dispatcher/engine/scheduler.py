@@ -320,7 +320,7 @@ class Scheduler:
     ) -> list[Order]:
         """One notice to a supervisor naming every still-silent person it is about."""
         kind = NoticeKind(item.kind)
-        calls_to_act = kind in (NoticeKind.ESCALATION, NoticeKind.DOOR_KNOCK)
+        calls_to_act = kind in (NoticeKind.ESCALATION, NoticeKind.DOOR_KNOCK, NoticeKind.GONG)
         if calls_to_act and chain.lifecycle.ended:
             return []
         roster = await self._rosters.get(conn, chain.roster_id)
@@ -334,7 +334,7 @@ class Scheduler:
             if not members:
                 return []
             silent = tuple((roster.name_of(m.person_id) or m.person_id) for m in members)
-        if kind is NoticeKind.DOOR_KNOCK and item.task_id is not None:
+        if kind in (NoticeKind.DOOR_KNOCK, NoticeKind.GONG) and item.task_id is not None:
             grids = await task_grids(conn, item.task_id)
             grid_names = tuple(roster.grids[c].name if c in roster.grids else c for c in grids)
         claims = []

@@ -47,6 +47,12 @@ async def list_tasks(
     return items, (int(last.rank), int(last.id)) if last is not None else None
 
 
+async def task_kind(conn: AsyncConnection, task_id: int) -> str | None:
+    """The kind of task `task_id` (door_knock, gong); None for no such task."""
+    row = await conn.execute(select(tasks.c.kind).where(tasks.c.id == task_id))
+    return row.scalar_one_or_none()
+
+
 async def find_task(
     conn: AsyncConnection, rosters: RosterVersions, task_id: int
 ) -> dict[str, Any] | None:

@@ -31,7 +31,7 @@ POLICY = ROOT / "examples/policy.yaml"
 CLEAR_CUT = """
 name: 测试演练（接听或不接）
 start: "2026-07-20T10:00:00+08:00"
-warning: {level: red, event: 暴雨红色预警, area: [441523100, 441523101]}
+warning: {level: red, event: 暴雨红色预警, area: {441523100: 河田镇, 441523101: 水唇镇}}
 people:
   default: {never: 25%, answer: {voice: {share: 100%, after: 5s-20s}}}
   roles:
