@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.answers import ROUNDS, AnswersResult
+from bench.drill import DrillResult, drill_row
 from bench.fanout import FanoutResult
 from bench.latency import LatencyResult
 from bench.stores import StoresResult
@@ -35,6 +36,7 @@ class Results:
     answers: AnswersResult | None = None
     timers: TimersResult | None = None
     stores: StoresResult | None = None
+    drill: DrillResult | None = None
 
 
 def machine() -> dict[str, Any]:
@@ -127,6 +129,8 @@ def table(results: Results) -> str:
         )
     if results.stores is not None:
         rows += _store_rows(results.stores)
+    if results.drill is not None:
+        rows.append(drill_row(results.drill))
     return "\n".join(rows)
 
 
@@ -174,6 +178,9 @@ def _plain(results: Results) -> dict[str, Any]:
             data[name]["ratio"] = value.ratio
             data[name]["unowned_ratio"] = value.unowned_ratio
             data[name]["signed_ratio"] = value.signed_ratio
+    if results.drill is not None:
+        data["drill"]["ratio"] = results.drill.ratio
+        data["drill"]["met"] = results.drill.met
     if results.stores is not None:
         for store_run, plain in zip(results.stores.runs, data["stores"]["runs"], strict=True):
             plain["ratio"] = results.stores.ratio(store_run)

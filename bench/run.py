@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.answers import run_answers
+from bench.drill import drill_row, run_drill_bench
 from bench.fanout import Answering, FanoutResult, run_fanout
 from bench.latency import run_latency
 from bench.plot import plot_fanout
@@ -28,8 +29,9 @@ from bench.stores import run_stores
 from bench.timers import run_timers
 from dispatcher.runtime.logs import configure_logging
 
+DRILL_SPEED = 10.0  # the 17-minute scale scenario in 102 s: see bench/NOTES.md
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/jiaoying-bench"
-SCENARIOS = ("fanout", "latency", "answers", "timers", "stores")
+SCENARIOS = ("fanout", "latency", "answers", "timers", "stores", "drill")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Plan:
     timers_margin: int
     answering: Answering
     stores: int  # the fan-out on SQLite, PostgreSQL, PostgreSQL with two replicas
+    drill: tuple[int, int, float]  # grids, persons, speed of the county drill
 
 
 FULL = Plan(
@@ -59,6 +62,7 @@ FULL = Plan(
     timers_margin=180,
     answering=Answering(share=0.3, after=(10.0, 60.0)),
     stores=10_000,
+    drill=(500, 5_000, DRILL_SPEED),
 )
 QUICK = Plan(
     mode="quick",
@@ -71,6 +75,7 @@ QUICK = Plan(
     timers_margin=12,
     answering=Answering(share=0.3, after=(1.0, 5.0)),
     stores=1_000,
+    drill=(50, 500, DRILL_SPEED),
 )
 
 
@@ -137,6 +142,10 @@ async def _scenario(
         )
     elif scenario == "stores":
         results.stores = await run_stores(standin, work / "stores", plan.stores)
+    elif scenario == "drill":
+        (work / "drill").mkdir()
+        results.drill = await run_drill_bench(work / "drill", *plan.drill)
+        print(f"   {drill_row(results.drill)}", flush=True)
 
 
 def _progress(result: FanoutResult) -> None:

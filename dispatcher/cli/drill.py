@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     db_path = args.db or Path("var/drills") / f"drill-{datetime.now(UTC):%Y%m%d-%H%M%S}.db"
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    configure_logging(os.environ.get("JIAOYING_LOG_LEVEL", "WARNING"))
+    # The service's log to stderr: stdout is the duty officer's summary, or the JSON.
+    configure_logging(os.environ.get("JIAOYING_LOG_LEVEL", "WARNING"), sys.stderr)
     if not args.json:
         print(f"演练 drill: {scenario.name}  (×{args.speed:g}, seed {args.seed})", flush=True)
     drill = asyncio.run(

@@ -28,7 +28,8 @@ from dispatcher.core.policy import Policy
 from dispatcher.core.roster import Roster
 from dispatcher.drill.clock import DrillClock
 from dispatcher.drill.scenario import BEIJING, Scenario
-from dispatcher.drill.world import Credentials, World
+from dispatcher.drill.world import Credentials
+from dispatcher.drill.world_process import WorldProcess
 from dispatcher.runtime.settings import Settings, load_settings
 from dispatcher.service import build_app
 from dispatcher.store.db import open_database
@@ -97,7 +98,7 @@ async def run_drill(
     start = scenario.start or datetime.now(UTC).replace(microsecond=0)
     clock = DrillClock(start, pace)
     credentials = Credentials.fresh()
-    world = World(roster, scenario, seed, clock, credentials)
+    world = WorldProcess(roster_dir, scenario, seed, clock, credentials)
     providers = await world.start()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -115,9 +116,11 @@ async def run_drill(
         await _wait(settings.db_url, warning_id, clock, horizon)
         ended = clock()
     finally:
-        await world.stop()
+        # The people first, then the service (its last sends still find the providers).
+        counts = await world.quiet()
         await runner.cleanup()
-    return DrillRun(warning_id, db_path, start, ended, pace, dict(world.counts))
+        await world.stop()
+    return DrillRun(warning_id, db_path, start, ended, pace, counts)
 
 
 def _settings(

@@ -40,6 +40,7 @@ log = structlog.get_logger("jiaoying.drill.world")
 WECHAT_DELIVERY = timedelta(seconds=3)
 PLAY_REPORT = timedelta(seconds=15)
 TASK_POLL = 0.5  # real seconds between two looks at the open tasks
+QUIET_GRACE = 5.0  # real seconds the callbacks on their way get at the drill's end
 PLAYED, FAILED = 3, 4  # broadcast play states (channels.broadcast.PlayState)
 
 
@@ -98,6 +99,7 @@ class World:
         self._msgids = itertools.count(200_000_001)
         self._nonces = itertools.count(1)
         self._running: set[asyncio.Task[None]] = set()
+        self._posting: set[asyncio.Task[Any]] = set()
         self._tasks_seen: set[int] = set()
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
@@ -119,11 +121,21 @@ class World:
         self.service_url = service_url.rstrip("/")
         self._spawn(self._field_teams())
 
-    async def stop(self) -> None:
+    async def quiet(self) -> None:
+        """The drill is over: nobody acts any more, the callbacks on their way arrive;
+        the providers keep answering the service's last sends (and drop what they say)."""
         self._stopping = True
+        waiting = [task for task in self._running if task not in self._posting]
+        for task in waiting:
+            task.cancel()
+        if self._posting:
+            await asyncio.wait(set(self._posting), timeout=QUIET_GRACE)
         for task in list(self._running):
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def stop(self) -> None:
+        await self.quiet()
         if self._session is not None:
             await self._session.close()
         if self._runner is not None:
@@ -142,15 +154,22 @@ class World:
 
     def later(self, delay: timedelta, action: Coroutine[Any, Any, None]) -> None:
         """Run `action` after `delay` of drill time."""
-        self._spawn(self._after(self._clock.real_seconds(delay), action))
+        self._spawn(self._after(self._clock.real_seconds(delay), action), action)
 
-    def _spawn(self, action: Coroutine[Any, Any, None]) -> None:
+    def _spawn(
+        self, action: Coroutine[Any, Any, None], inner: Coroutine[Any, Any, None] | None = None
+    ) -> None:
         if self._stopping:
             action.close()
+            if inner is not None:
+                inner.close()
             return
         task = asyncio.get_running_loop().create_task(action)
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+        if inner is not None:
+            # A task cancelled before it ran never awaited `inner`: closing it says so.
+            task.add_done_callback(lambda _: inner.close())
 
     async def _after(self, seconds: float, action: Coroutine[Any, Any, None]) -> None:
         try:
@@ -163,6 +182,9 @@ class World:
     async def post(self, url: str, **kwargs: Any) -> str | None:
         """POST to the service; its answer's body, or None when it could not be reached
         (a drill winding down). A refusal is counted: it means a wrong callback."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._posting.add(task)
         try:
             # Sent as written: the signature covers the URL the service gave, `%3A` and all.
             async with self._client().post(URL(url, encoded=True), **kwargs) as response:
@@ -174,6 +196,9 @@ class World:
         except aiohttp.ClientError:
             self.count("unreachable_service")
             return None
+        finally:
+            if task is not None:
+                self._posting.discard(task)
 
     async def _wechat_token(self, request: web.Request) -> web.Response:
         query = request.query
