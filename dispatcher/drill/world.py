@@ -39,7 +39,7 @@ log = structlog.get_logger("jiaoying.drill.world")
 
 WECHAT_DELIVERY = timedelta(seconds=3)
 PLAY_REPORT = timedelta(seconds=15)
-TASK_POLL = 0.5  # real seconds between two looks at the open tasks
+TASK_POLL = 1.0  # real seconds between two looks at the open tasks
 QUIET_GRACE = 5.0  # real seconds the callbacks on their way get at the drill's end
 PLAYED, FAILED = 3, 4  # broadcast play states (channels.broadcast.PlayState)
 
@@ -291,17 +291,23 @@ class World:
         """Read the open field tasks as the teams' app does, and report each when done."""
         headers = {"Authorization": f"Bearer {self._credentials.api_token}"}
         while not self._stopping:
+            cursor: str | None = None
             with contextlib.suppress(aiohttp.ClientError, ValueError):
-                async with self._client().get(
-                    f"{self.service_url}/v1/tasks",
-                    params={"status": "open", "limit": "200"},
-                    headers=headers,
-                ) as response:
-                    listed = await response.json()
-                for task in listed.get("tasks", []):
-                    if task["id"] not in self._tasks_seen:
-                        self._tasks_seen.add(task["id"])
-                        self._assigned(task)
+                while True:  # every page of the open tasks
+                    params = {"status": "open", "limit": "200"}
+                    if cursor:
+                        params["cursor"] = cursor
+                    async with self._client().get(
+                        f"{self.service_url}/v1/tasks", params=params, headers=headers
+                    ) as response:
+                        listed = await response.json()
+                    for task in listed.get("tasks", []):
+                        if task["id"] not in self._tasks_seen:
+                            self._tasks_seen.add(task["id"])
+                            self._assigned(task)
+                    cursor = listed.get("next")
+                    if not cursor:
+                        break
             await asyncio.sleep(TASK_POLL)
 
     def _assigned(self, task: dict[str, Any]) -> None:
