@@ -1,11 +1,13 @@
 """A synthetic county roster for drills at scale: `jiaoying roster generate`.
 
 Townships of villages, each village with its grids, one loudspeaker zone over all of
-its grids, a village secretary (村书记) supervising its grid persons, a township duty
-officer above the secretaries and a county duty officer above them all; a share of the
-grids have an A/B pair. Every phone number is taken from Ofcom's ranges reserved for
-drama (020 7946 0xxx, 0113 496 0xxx …: never assigned to anyone), so a generated roster
-can reach nobody, even pointed at a real provider by mistake.
+its grids, a village secretary (村书记) supervising its grid persons, a 包村干部 over a
+few villages, a township duty officer above them and a county duty officer above all:
+the example roster's chain, so the red policy's third escalation (and its door-knock)
+reaches the township. A share of the grids have an A/B pair. Every phone number is taken
+from Ofcom's ranges reserved for drama (020 7946 0xxx, 0113 496 0xxx …: never assigned
+to anyone), so a generated roster can reach nobody, even pointed at a real provider by
+mistake.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dispatcher.core.errors import InputError
 
 COUNTY = "441523"
 VILLAGES_PER_TOWNSHIP = 20
+VILLAGES_PER_CADRE = 4  # a 包村干部 looks after a few villages for the township
 # Ofcom's drama number ranges that libphonenumber knows as valid fixed lines: a thousand
 # numbers each (https://www.ofcom.org.uk/phones-and-broadband/phone-numbers/numbers-for-drama).
 DRAMA_BLOCKS = (
@@ -52,7 +55,8 @@ def write_county(directory: Path, grids: int, persons: int, *, seed: int = 1) ->
     `persons` persons in all (grid persons and their supervisors); returns the counts."""
     villages = max(1, -(-grids // 5))  # about five grids a village
     townships = -(-villages // VILLAGES_PER_TOWNSHIP)
-    supervisors = 1 + townships + villages
+    cadres = -(-villages // VILLAGES_PER_CADRE)
+    supervisors = 1 + townships + cadres + villages
     if grids < 1 or persons < grids + supervisors:
         raise InputError(
             f"{grids} grids need at least {grids + supervisors} persons "
@@ -76,8 +80,11 @@ def write_county(directory: Path, grids: int, persons: int, *, seed: int = 1) ->
             if index >= villages:
                 break
             village = f"{township}{200 + v:03d}"
+            cadre = f"B{index // VILLAGES_PER_CADRE:04d}-BC"
+            if index % VILLAGES_PER_CADRE == 0:
+                person_rows.append([cadre, _name(draw), next(numbers), "", "包村干部", "", duty])
             secretary = f"V{index:04d}-SJ"
-            person_rows.append([secretary, _name(draw), next(numbers), "", "村书记", "", duty])
+            person_rows.append([secretary, _name(draw), next(numbers), "", "村书记", "", cadre])
             lat, lon = 23.2 + t * 0.04 + draw.random() * 0.03, 115.5 + v * 0.01
             count = grids // villages + (index < grids % villages)
             for g in range(count):

@@ -8,6 +8,7 @@ nothing here is counted by the simulation.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,18 +64,18 @@ async def drill_outcome(conn: AsyncConnection, warning_id: str) -> dict[str, Any
     ).all()
     own = await _own_answers(conn, warning_id)
     delivered, why = await _reach(conn, warning_id)
-    escalated = {
-        row.recipient_id
+    escalated: dict[tuple[int, str], datetime] = {
+        (row.recipient_id, row.occasion): row.created_at
         for row in await conn.execute(
-            select(escalations.c.recipient_id).where(escalations.c.warning_id == warning_id)
+            select(
+                escalations.c.recipient_id, escalations.c.occasion, escalations.c.created_at
+            ).where(escalations.c.warning_id == warning_id)
         )
     }
+    escalated_ids = {recipient_id for recipient_id, _ in escalated}
     task_rows = (await conn.execute(select(tasks).where(tasks.c.warning_id == warning_id))).all()
-    knocked: dict[str, datetime] = {}
-    for task in task_rows:
-        if task.kind == "door_knock":
-            for code in task.grid_codes:
-                knocked[code] = min(knocked.get(code, task.created_at), task.created_at)
+    grids_of = {p.id: p.grid_codes for p in people}
+    knocked = _knocked(task_rows, escalated, grids_of)
     by_grid: dict[str, list[Any]] = defaultdict(list)
     for person in people:
         for code in person.grid_codes:
@@ -98,7 +99,7 @@ async def drill_outcome(conn: AsyncConnection, warning_id: str) -> dict[str, Any
             answered_at = max(done)
         if answered_at is not None and answered_at <= answer_by:
             town.answered_in_time += 1
-        town.escalated += any(p.id in escalated for p in persons)
+        town.escalated += any(p.id in escalated_ids for p in persons)
         town.door_knock += code in knocked
         settled = min((t for t in (answered_at, knocked.get(code)) if t is not None), default=None)
         if settled is not None:
@@ -139,6 +140,27 @@ async def drill_outcome(conn: AsyncConnection, warning_id: str) -> dict[str, Any
             for t in task_rows
         ],
     }
+
+
+def _knocked(
+    task_rows: Sequence[Any],
+    escalated: dict[tuple[int, str], datetime],
+    grids_of: dict[int, list[str]],
+) -> dict[str, datetime]:
+    """When a door-knock was first under way for each grid: the moment its silent person
+    joined a task (their escalation at the task's step is written with the join), not the
+    task's creation, which a later grid joining the same task would inherit."""
+    knocked: dict[str, datetime] = {}
+    steps = {task.occasion for task in task_rows if task.kind == "door_knock"}
+    for (recipient_id, occasion), at in escalated.items():
+        if occasion in steps:
+            for code in grids_of.get(recipient_id, ()):
+                knocked[code] = min(knocked.get(code, at), at)
+    for task in task_rows:  # a step that assigns a task without escalating
+        if task.kind == "door_knock":
+            for code in task.grid_codes:
+                knocked.setdefault(code, task.created_at)
+    return knocked
 
 
 async def _own_answers(conn: AsyncConnection, warning_id: str) -> dict[int, str]:
