@@ -19,7 +19,7 @@ import itertools
 import json
 import secrets
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -40,6 +40,7 @@ log = structlog.get_logger("jiaoying.drill.world")
 WECHAT_DELIVERY = timedelta(seconds=3)
 PLAY_REPORT = timedelta(seconds=15)
 TASK_POLL = 1.0  # real seconds between two looks at the open tasks
+CONNECTIONS = 64  # callbacks in flight to the service at once
 QUIET_GRACE = 5.0  # real seconds the callbacks on their way get at the drill's end
 PLAYED, FAILED = 3, 4  # broadcast play states (channels.broadcast.PlayState)
 
@@ -100,6 +101,7 @@ class World:
         self._nonces = itertools.count(1)
         self._running: set[asyncio.Task[None]] = set()
         self._posting: set[asyncio.Task[Any]] = set()
+        self._slots = asyncio.Semaphore(CONNECTIONS)
         self._tasks_seen: set[int] = set()
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
@@ -107,7 +109,7 @@ class World:
 
     async def start(self, host: str = "127.0.0.1") -> str:
         """Serve on a free port; returns the base URL the service's adapters point at."""
-        connector = aiohttp.TCPConnector(limit=64)
+        connector = aiohttp.TCPConnector(limit=CONNECTIONS)
         self._session = aiohttp.ClientSession(connector=connector)
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
@@ -179,12 +181,19 @@ class World:
             raise
         await action
 
-    async def post(self, url: str, **kwargs: Any) -> str | None:
+    async def post(
+        self, url: str, signed: Callable[[], dict[str, Any]] | None = None, **kwargs: Any
+    ) -> str | None:
         """POST to the service; its answer's body, or None when it could not be reached
-        (a drill winding down). A refusal is counted: it means a wrong callback."""
+        (a drill winding down). A refusal is counted: it means a wrong callback.
+        `signed` gives the parts signed with a timestamp, made once a connection is free:
+        a provider stamps a push when it sends it, not while it waits its turn."""
         task = asyncio.current_task()
         if task is not None:
             self._posting.add(task)
+        await self._slots.acquire()
+        if signed is not None:
+            kwargs |= signed()
         try:
             # Sent as written: the signature covers the URL the service gave, `%3A` and all.
             async with self._client().post(URL(url, encoded=True), **kwargs) as response:
@@ -197,6 +206,7 @@ class World:
             self.count("unreachable_service")
             return None
         finally:
+            self._slots.release()
             if task is not None:
                 self._posting.discard(task)
 
@@ -225,9 +235,6 @@ class World:
         ok = not self.down("wechat")
         status = "success" if ok else "failed:system failed"
         stamp = str(int(self._clock().timestamp()))
-        nonce = str(next(self._nonces))
-        parts = sorted((self._credentials.wechat_server_token, stamp, nonce))
-        signature = hashlib.sha1("".join(parts).encode()).hexdigest()  # noqa: S324 - WeChat's
         body = (
             f"<xml><ToUserName><![CDATA[gh_drill]]></ToUserName>"
             f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
@@ -235,10 +242,9 @@ class World:
             f"<Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>{msgid}</MsgID>"
             f"<Status><![CDATA[{status}]]></Status></xml>"
         )
-        query = {"signature": signature, "timestamp": stamp, "nonce": nonce}
         await self.post(
             f"{self.service_url}/callbacks/wechat",
-            params=query,
+            signed=self._wechat_query,
             data=body.encode(),
             headers={"Content-Type": "text/xml"},
         )
@@ -248,6 +254,14 @@ class World:
         answer = self.people.answer(person, "wechat", self.twilio.nth(person.id, "wechat"))
         if answer.after is not None:
             self.later(answer.after, self._open_link(url))
+
+    def _wechat_query(self) -> dict[str, Any]:
+        """WeChat's signed query: the server token, a timestamp and a nonce (SHA-1)."""
+        stamp = str(int(self._clock().timestamp()))
+        nonce = str(next(self._nonces))
+        parts = sorted((self._credentials.wechat_server_token, stamp, nonce))
+        signature = hashlib.sha1("".join(parts).encode()).hexdigest()  # noqa: S324 - WeChat's
+        return {"params": {"signature": signature, "timestamp": stamp, "nonce": nonce}}
 
     async def _open_link(self, url: str) -> None:
         self.count("wechat_answers")
