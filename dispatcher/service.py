@@ -187,9 +187,8 @@ def _engine(
         rosters = RosterBook(roster, source=str(settings.roster_dir), loaded_at=clock())
         metrics = Metrics()
         scheduler: Scheduler  # bound below; results wake it when a send fails for good
-        results = ResultWriter(
-            db, clock, on_wake=lambda: scheduler.wake(), on_result=metrics.send_result
-        )
+        wake, on_result = (lambda: scheduler.wake()), metrics.send_result
+        results = ResultWriter(db, clock, on_wake=wake, on_result=on_result, rosters=rosters)
         sender = Sender(
             adapters,
             results.record,

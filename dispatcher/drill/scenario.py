@@ -11,6 +11,7 @@ providers behave, read from YAML and checked with every problem listed at once.
     numbers: {wrong: 2%, switched_off: 3%}
     outages: [{channel: sms, from: "10:00", to: "10:20"}]   # 断网: clock times or offsets
     broadcast_failures: [441523100202]              # zones whose loudspeakers fail
+    broadcast_refused: [441523101203]               # zones the platform refuses to play
     duration: 25m                                   # drill time; default: policy + margin
 
 Times in `from`/`to` are the drill clock's local time ("10:00", Beijing) or offsets from
@@ -82,6 +83,7 @@ class Scenario:
     switched_off: float
     outages: tuple[Outage, ...]
     broadcast_failures: tuple[str, ...]
+    broadcast_refused: tuple[str, ...]
     duration: timedelta | None
 
     def habits_of(self, role: str) -> Habits:
@@ -199,6 +201,7 @@ class _ScenarioModel(BaseModel):
     numbers: _NumbersModel = _NumbersModel()
     outages: list[_OutageModel] = []
     broadcast_failures: list[str] = []
+    broadcast_refused: list[str] = []
     duration: str | None = None
 
     @field_validator("tasks")
@@ -209,7 +212,7 @@ class _ScenarioModel(BaseModel):
             raise ValueError(f"unknown task(s) {', '.join(unknown)} (known: door_knock, gong)")
         return {kind: _delay(delay) for kind, delay in value.items()}
 
-    @field_validator("broadcast_failures", mode="before")
+    @field_validator("broadcast_failures", "broadcast_refused", mode="before")
     @classmethod
     def _zones(cls, value: object) -> list[str]:
         return [str(zone) for zone in value] if isinstance(value, list) else [str(value)]
@@ -265,6 +268,7 @@ def parse_scenario(text: str, *, source: str = "scenario") -> Scenario:
         switched_off=model.numbers.switched_off,
         outages=tuple(outages),
         broadcast_failures=tuple(model.broadcast_failures),
+        broadcast_refused=tuple(model.broadcast_refused),
         duration=duration,
     )
 

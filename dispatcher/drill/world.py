@@ -273,6 +273,12 @@ class World:
             return web.json_response({"error": "unauthorized", "message": "bad token"}, status=401)
         play = await request.json()
         self.count("plays")
+        zone = str(play.get("zone_id") or play.get("area_code", ""))
+        if zone in self._scenario.broadcast_refused:
+            # The platform no longer knows the zone (terminals taken off its books).
+            self.count("plays_refused")
+            message = {"error": "unknown_zone", "message": "no such broadcast zone"}
+            return web.json_response(message, status=404)
         play_id = f"play-{next(self._msgids)}"
         self.later(PLAY_REPORT, self._play_report(play_id, play))
         return web.json_response({"id": play_id, "state": 1})

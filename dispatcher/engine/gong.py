@@ -1,5 +1,6 @@
 """A loudspeaker zone silenced for good gets a gong task (鸣锣吹哨): when the last of its
-plays for a warning has failed, its village secretary is called and texted to sound the
+plays for a warning has failed (a play report, or the platform refusing the play), its
+village secretary is called and texted to sound the
 gong and whistle over the zone's grids, as a door-knock assignee is."""
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from dispatcher.core.effects import DOOR_KNOCK_CHANNELS, SummonsJoin, TaskJoin
 from dispatcher.core.gong import GONG, village_secretary, zone_task_occasion
 from dispatcher.core.machine import NoticeKind
 from dispatcher.engine.roster_book import RosterBook
-from dispatcher.store.escalations import join_summons, join_tasks, zone_silenced
+from dispatcher.store.escalations import (
+    join_summons,
+    join_tasks,
+    zone_silenced,
+    zones_of_attempts,
+)
 from dispatcher.store.schema import warnings
 
 
@@ -40,3 +46,14 @@ async def gong_for_silenced_zone(
         )
         await join_summons(conn, warning_id, [summons], task_ids, now=now, gather_until=now)
     return True
+
+
+async def gong_for_refused_plays(
+    conn: AsyncConnection, rosters: RosterBook, attempt_ids: list[int], now: datetime
+) -> bool:
+    """Plays the platform refused for good when asked (no report will come): each zone
+    whose plays have now all failed gets its gong task; whether any did."""
+    opened = False
+    for warning_id, zone_id in await zones_of_attempts(conn, attempt_ids):
+        opened |= await gong_for_silenced_zone(conn, rosters, warning_id, zone_id, now)
+    return opened

@@ -269,3 +269,15 @@ async def zone_silenced(conn: AsyncConnection, warning_id: str, zone_id: str) ->
 async def zone_of_attempt(conn: AsyncConnection, attempt_id: int) -> str | None:
     row = await conn.execute(select(attempts.c.zone_id).where(attempts.c.id == attempt_id))
     return row.scalar_one_or_none()
+
+
+async def zones_of_attempts(
+    conn: AsyncConnection, attempt_ids: Sequence[int]
+) -> list[tuple[str, str]]:
+    """(warning id, zone id) of each broadcast send among `attempt_ids`, once each."""
+    rows = await conn.execute(
+        select(attempts.c.warning_id, attempts.c.zone_id)
+        .where(attempts.c.id.in_(attempt_ids), attempts.c.zone_id.is_not(None))
+        .distinct()
+    )
+    return [(row.warning_id, row.zone_id) for row in rows]

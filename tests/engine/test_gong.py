@@ -1,7 +1,8 @@
 """鸣锣吹哨: a zone whose every loudspeaker play failed gets a gong task for its village
 secretary, called and texted, reported done through the task API; a policy's
 `task: gong` step assigns one the same way. Run through a drill: the broadcast platform's
-signed play reports say 播发失败, the field team reads and reports its task over HTTP."""
+signed play reports say 播发失败 (or it refuses a zone's play at once), the field team
+reads and reports its task over HTTP."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ from tests.engine.conftest import ROOT
 
 ROSTER = ROOT / "examples/roster"
 POLICY = ROOT / "examples/policy.yaml"
-SILENCED = ("441523102201", "441523102203")  # 螺溪村, 欧田村
+FAILING = ("441523102201", "441523102203")  # 螺溪村, 欧田村: play reports say 播发失败
+REFUSED = ("441523102204",)  # 石门村: the platform refuses the play at once
+SILENCED = FAILING + REFUSED
 SCENARIO = f"""
 name: 测试演练（两个村应急广播故障）
 start: "2026-07-20T21:30:00+08:00"
@@ -33,7 +36,8 @@ warning: {{level: red, event: 暴雨红色预警, area: {{441523102: 陆河县�
 people:
   default: {{never: 0%, answer: {{voice: {{share: 100%, after: 5s-15s}}}}}}
 tasks: {{gong: 1m-2m}}
-broadcast_failures: [{", ".join(SILENCED)}]
+broadcast_failures: [{", ".join(FAILING)}]
+broadcast_refused: [{", ".join(REFUSED)}]
 duration: 12m
 """
 
@@ -66,7 +70,8 @@ async def test_every_play_of_a_zone_failed_calls_its_secretary_to_sound_the_gong
         seed=3,
         pace=60,
     )
-    assert run.counts.get("plays_failed") == len(SILENCED)
+    assert run.counts.get("plays_failed") == len(FAILING)
+    assert run.counts.get("plays_refused") == len(REFUSED)
     db = open_database(f"sqlite+aiosqlite:///{run.db_path}")
     try:
         async with db.reader.connect() as conn:
