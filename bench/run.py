@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.aliyun_sms import run_aliyun_sms
 from bench.answers import run_answers
 from bench.drill import drill_row, run_drill_bench
 from bench.fanout import Answering, FanoutResult, run_fanout
@@ -31,7 +32,7 @@ from dispatcher.runtime.logs import configure_logging
 
 DRILL_SPEED = 10.0  # the 17-minute scale scenario in 102 s: see bench/NOTES.md
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/jiaoying-bench"
-SCENARIOS = ("fanout", "latency", "answers", "timers", "stores", "drill")
+SCENARIOS = ("fanout", "latency", "answers", "timers", "stores", "aliyun", "drill")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Plan:
     timers_margin: int
     answering: Answering
     stores: int  # the fan-out on SQLite, PostgreSQL, PostgreSQL with two replicas
+    aliyun: int  # the fan-out by Alibaba Cloud SMS
     drill: tuple[int, int, float]  # grids, persons, speed of the county drill
 
 
@@ -62,6 +64,7 @@ FULL = Plan(
     timers_margin=180,
     answering=Answering(share=0.3, after=(10.0, 60.0)),
     stores=10_000,
+    aliyun=10_000,
     drill=(500, 5_000, DRILL_SPEED),
 )
 QUICK = Plan(
@@ -75,6 +78,7 @@ QUICK = Plan(
     timers_margin=12,
     answering=Answering(share=0.3, after=(1.0, 5.0)),
     stores=1_000,
+    aliyun=1_000,
     drill=(50, 500, DRILL_SPEED),
 )
 
@@ -123,6 +127,13 @@ async def _scenario(
             standin, work / f"fanout-{size}-replying", size, plan.answering
         )
         _progress(results.replying)
+    elif scenario == "aliyun":
+        results.aliyun = await run_aliyun_sms(standin, work / "aliyun", plan.aliyun)
+        print(
+            f"   aliyun {results.aliyun.recipients}: {results.aliyun.per_second:,.0f} persons/s "
+            f"vs {results.aliyun.baseline_per_second:,.0f}",
+            flush=True,
+        )
     elif scenario == "latency":
         results.latency = await run_latency(
             standin, work / "latency", args.amqp_url, plan.latency_warnings, plan.latency_gap

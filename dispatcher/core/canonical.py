@@ -13,15 +13,24 @@ from collections.abc import Iterator
 from typing import Any
 
 from dispatcher.core.model import Point
-from dispatcher.core.roster import BroadcastZone, Grid, Person, Roster
+from dispatcher.core.roster import AreaAlias, BroadcastZone, Grid, Person, Roster
 
 
 def roster_to_data(roster: Roster) -> dict[str, Any]:
+    # Aliases only when there are some: a roster without keeps the digest it had before.
+    aliases = (
+        {"aliases": [_alias_data(a) for a in sorted(roster.aliases)]} if roster.aliases else {}
+    )
     return {
         "grids": [_grid_data(g) for g in _grids(roster)],
         "persons": [_person_data(p) for p in _persons(roster)],
         "zones": [_zone_data(row) for row in _zone_rows(roster)],
+        **aliases,
     }
+
+
+def _alias_data(a: AreaAlias) -> dict[str, Any]:
+    return {"value_name": a.value_name, "value": a.value, "code": a.code}
 
 
 def _grids(roster: Roster) -> list[Grid]:
@@ -102,7 +111,8 @@ def roster_from_data(data: dict[str, Any]) -> Roster:
         BroadcastZone(zone_id, tuple(sorted(codes)), names[zone_id])
         for zone_id, codes in sorted(grids_of.items())
     )
-    return Roster(grids=grids, persons=persons, zones=zones)
+    aliases = tuple(sorted(AreaAlias(**a) for a in data.get("aliases", ())))
+    return Roster(grids=grids, persons=persons, zones=zones, aliases=aliases)
 
 
 def roster_digest(roster: Roster) -> str:
@@ -124,7 +134,10 @@ def roster_json(roster: Roster) -> str:
 
 
 def _canonical_parts(roster: Roster, *, ascii_only: bool) -> Iterator[str]:
+    # In sorted key order, as canonical_json writes them.
+    aliases = (_alias_data(a) for a in sorted(roster.aliases))
     lists: tuple[tuple[str, Iterator[dict[str, Any]]], ...] = (
+        *((("aliases", aliases),) if roster.aliases else ()),
         ("grids", (_grid_data(g) for g in _grids(roster))),
         ("persons", (_person_data(p) for p in _persons(roster))),
         ("zones", (_zone_data(row) for row in _zone_rows(roster))),

@@ -11,7 +11,8 @@ of them under the same name. Rules decided here:
   grid may be covered by several zones (a village square and a river dam).
 - A zone's EBM area code (the 12-digit 行政区划代码 of GD/J 082 `AreaCode`) is the
   village code its grids share; grids of several villages give their common township
-  (or county) code, zero-padded to 12 digits.
+  (or county) code, zero-padded to 12 digits. A zone over several provinces has none
+  and is refused.
 """
 
 from __future__ import annotations
@@ -103,6 +104,12 @@ def parse_zones(
     grids_of: dict[str, set[str]] = {}
     for zone_id, grid_code in pairs:
         grids_of.setdefault(zone_id, set()).add(grid_code)
+    for zone_id, codes in grids_of.items():
+        if not area_code_of(codes):
+            report(
+                names[zone_id][1],
+                f"zone {zone_id} covers grids of several provinces: it has no area code to play in",
+            )
     return tuple(
         BroadcastZone(zone_id, tuple(sorted(grids_of[zone_id])), names[zone_id][0])
         for zone_id in sorted(grids_of)

@@ -39,10 +39,30 @@ WATCH = 0.25  # real seconds between two looks at the drill's progress
 SETTLE = timedelta(minutes=5)  # drill time after the last step, for late answers and reports
 
 # A provider configured in the environment is a real one unless it points at this machine.
-_PROVIDERS = {
-    "Twilio": ("JIAOYING_TWILIO_AUTH_TOKEN", "JIAOYING_TWILIO_API_BASE", "https://api.twilio.com"),
-    "WeChat": ("JIAOYING_WECHAT_SECRET", "JIAOYING_WECHAT_API_BASE", "https://api.weixin.qq.com"),
-    "broadcast": ("JIAOYING_BROADCAST_TOKEN", "JIAOYING_BROADCAST_URL", ""),
+_PROVIDERS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "Twilio": (
+        "JIAOYING_TWILIO_AUTH_TOKEN",
+        (("JIAOYING_TWILIO_API_BASE", "https://api.twilio.com"),),
+    ),
+    "WeChat": (
+        "JIAOYING_WECHAT_SECRET",
+        (("JIAOYING_WECHAT_API_BASE", "https://api.weixin.qq.com"),),
+    ),
+    "broadcast": ("JIAOYING_BROADCAST_TOKEN", (("JIAOYING_BROADCAST_URL", ""),)),
+    "Aliyun": (
+        "JIAOYING_ALIYUN_ACCESS_KEY_SECRET",
+        (
+            ("JIAOYING_ALIYUN_SMS_ENDPOINT", "https://dysmsapi.aliyuncs.com"),
+            ("JIAOYING_ALIYUN_VMS_ENDPOINT", "https://dyvmsapi.aliyuncs.com"),
+        ),
+    ),
+    "Tencent Cloud": (
+        "JIAOYING_TENCENT_SECRET_KEY",
+        (
+            ("JIAOYING_TENCENT_SMS_ENDPOINT", "https://sms.tencentcloudapi.com"),
+            ("JIAOYING_TENCENT_VMS_ENDPOINT", "https://vms.tencentcloudapi.com"),
+        ),
+    ),
 }
 
 
@@ -63,15 +83,17 @@ class DrillRun:
 def refuse_real_providers(environ: Mapping[str, str]) -> None:
     """Raise when the environment gives a provider's credentials for a host that is not
     this machine: a drill calls nobody, and must not run where it could."""
-    for name, (secret, base, default) in _PROVIDERS.items():
+    for name, (secret, bases) in _PROVIDERS.items():
         if not environ.get(secret, "").strip():
             continue
-        host = urlsplit(environ.get(base, "").strip() or default).hostname or ""
-        if not _local(host):
-            raise RealProviderConfigured(
-                f"{name} credentials are configured ({secret}) for {host or 'a real host'}: "
-                "a drill brings its own simulated providers; run it without them"
-            )
+        for base, default in bases:
+            host = urlsplit(environ.get(base, "").strip() or default).hostname or ""
+            if not _local(host):
+                raise RealProviderConfigured(
+                    f"{name} credentials are configured ({secret}) for "
+                    f"{host or 'a real host'}: a drill brings its own simulated providers; "
+                    "run it without them"
+                )
 
 
 def _local(host: str) -> bool:

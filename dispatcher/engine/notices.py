@@ -85,5 +85,6 @@ class NoticeFactory:
             drill=warning.drill,
             answer_url=answer_url,
             valid_until=valid_until,
-            extra=dict(extra or {}),
+            # The person's name for providers that fill pre-approved templates.
+            extra={"name": addressee.name, **(extra or {})},
         )

@@ -20,6 +20,7 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from channels.base import (
+    BatchChannel,
     Channel,
     DeliveryError,
     Notice,
@@ -31,6 +32,7 @@ from channels.base import (
     TransientDeliveryError,
     UncertainDeliveryError,
 )
+from dispatcher.engine.batching import Batcher
 from dispatcher.engine.breaker import Breaker, ChannelDown
 
 log = structlog.get_logger("jiaoying.sender")
@@ -85,6 +87,7 @@ class Sender:
             for name in channels
         }
         self._breakers = {name: Breaker(name) for name in channels}
+        self._batches = Batcher(self._send_batch)
         self._window_size = window
         self._window = asyncio.Semaphore(window)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -187,6 +190,8 @@ class Sender:
         )
 
     async def _send(self, channel: Channel, notice: Notice) -> Receipt:
+        if isinstance(channel, BatchChannel):
+            return await self._batches.send(channel, notice)
         breaker = self._breakers[notice.channel]
         breaker.check()  # fail now rather than queue behind a provider that stopped answering
         async with self._slots[notice.channel], self._rates[notice.channel]:
@@ -201,6 +206,25 @@ class Sender:
                 raise
         breaker.answered(None, trial=trial)
         return receipt
+
+    async def _send_batch(
+        self, channel: BatchChannel, notices: Sequence[Notice]
+    ) -> list[Receipt | DeliveryError]:
+        """One batch request, as `_send` makes one request: breaker, slot, rate."""
+        breaker = self._breakers[channel.name]
+        breaker.check()
+        async with self._slots[channel.name], self._rates[channel.name]:
+            trial = breaker.before_send()
+            try:
+                outcomes = await channel.send_batch(notices)
+            except DeliveryError as error:
+                breaker.answered(error, trial=trial)
+                raise
+            except BaseException:
+                breaker.abandoned(trial=trial)
+                raise
+        breaker.answered(None, trial=trial)
+        return outcomes
 
     async def _send_again(
         self, channel: Channel, notice: Notice, failed: TransientDeliveryError, started: float

@@ -147,6 +147,21 @@ def test_a_zone_repeats_with_each_of_its_grids_under_one_name(tmp_path: Path) ->
     ]
 
 
+def test_a_zone_over_two_provinces_has_no_area_to_play_in(tmp_path: Path) -> None:
+    other = "451523100201001,邻省网格,451523100201,1,2,,"
+    rows = [
+        ZONES_HEADER,
+        "BORDER-01,441523100201001,界河应急广播",
+        "BORDER-01,451523100201001,界河应急广播",
+    ]
+    folder = write_roster(tmp_path, [GRIDS_HEADER, GRID, other], [PERSONS_HEADER, PERSON], rows)
+
+    assert check_roster(folder) == [
+        "broadcast_zones.csv:2: zone BORDER-01 covers grids of several provinces: it has no "
+        "area code to play in"
+    ]
+
+
 def test_grids_under_a_prefix_takes_the_whole_range() -> None:
     grids = {
         code: Grid(code, code, "", 0, 0, None)

@@ -146,6 +146,14 @@ def test_the_clock_times_of_an_outage_need_a_start() -> None:
     [
         ({"JIAOYING_TWILIO_AUTH_TOKEN": "x" * 32}, True),
         ({"JIAOYING_WECHAT_SECRET": "y" * 32}, True),
+        ({"JIAOYING_ALIYUN_ACCESS_KEY_SECRET": "a" * 30}, True),
+        (
+            {
+                "JIAOYING_TENCENT_SECRET_KEY": "t" * 32,
+                "JIAOYING_TENCENT_SMS_ENDPOINT": "http://127.0.0.1:9005",
+            },
+            True,  # its voice endpoint is still Tencent's own
+        ),
         (
             {
                 "JIAOYING_BROADCAST_TOKEN": "z" * 32,
