@@ -30,11 +30,13 @@ from dispatcher.drill.clock import DrillClock
 from dispatcher.drill.scenario import BEIJING, Scenario
 from dispatcher.drill.world import Credentials
 from dispatcher.drill.world_process import WorldProcess
+from dispatcher.engine.sender import ChannelLimits
 from dispatcher.runtime.settings import Settings, load_settings
 from dispatcher.service import build_app
 from dispatcher.store.db import open_database
 from dispatcher.store.schema import recipients, tasks
 
+RATED_CHANNELS = ("voice", "sms", "wechat", "broadcast")
 WATCH = 0.25  # real seconds between two looks at the drill's progress
 SETTLE = timedelta(minutes=5)  # drill time after the last step, for late answers and reports
 
@@ -125,7 +127,7 @@ async def run_drill(
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     public_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = _settings(credentials, providers, public_url, roster_dir, policy_path, db_path)
+    settings = _settings(credentials, providers, public_url, roster_dir, policy_path, db_path, pace)
     app = build_app(settings, roster, policy, clock=clock, pace=pace)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
@@ -152,8 +154,14 @@ def _settings(
     roster_dir: Path,
     policy_path: Path,
     db_path: Path,
+    pace: float,
 ) -> Settings:
+    # A provider's rate is per second of its own: in a drill's compressed time the same
+    # contract lets `pace` times as many requests through each real second, else the
+    # drill would rehearse a provider `pace` times slower than the county's.
+    rate = ChannelLimits().per_second * pace
     values = {
+        "JIAOYING_SEND_RATES": ",".join(f"{name}={rate:g}" for name in RATED_CHANNELS),
         "JIAOYING_DB_URL": f"sqlite+aiosqlite:///{db_path}",
         "JIAOYING_PUBLIC_URL": public_url,
         "JIAOYING_ROSTER_DIR": str(roster_dir),
