@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.aliyun_sms import AliyunResult
 from bench.answers import ROUNDS, AnswersResult
+from bench.drill import DrillResult, drill_row
 from bench.fanout import FanoutResult
 from bench.latency import LatencyResult
 from bench.stores import StoresResult
@@ -43,6 +44,7 @@ class Results:
     answers: AnswersResult | None = None
     timers: TimersResult | None = None
     stores: StoresResult | None = None
+    drill: DrillResult | None = None
     aliyun: AliyunResult | None = None
 
 
@@ -149,6 +151,8 @@ def table(results: Results) -> str:
             f"| {aliyun.per_second:,.0f} persons/s "
             f"| {aliyun.baseline_per_second:,.0f} persons/s | {aliyun.ratio:.2f} | | |"
         )
+    if results.drill is not None:
+        rows.append(drill_row(results.drill))
     return "\n".join(rows)
 
 
@@ -238,6 +242,9 @@ def _plain(results: Results) -> dict[str, Any]:
             data[name]["ratio"] = value.ratio
             data[name]["unowned_ratio"] = value.unowned_ratio
             data[name]["signed_ratio"] = value.signed_ratio
+    if results.drill is not None:
+        data["drill"]["ratio"] = results.drill.ratio
+        data["drill"]["met"] = results.drill.met
     if results.stores is not None:
         for store_run, plain in zip(results.stores.runs, data["stores"]["runs"], strict=True):
             plain["ratio"] = results.stores.ratio(store_run)

@@ -21,6 +21,7 @@ from pathlib import Path
 from bench.aliyun_sms import run_aliyun_sms
 from bench.answers import run_answers
 from bench.client import Reports
+from bench.drill import drill_row, run_drill_bench
 from bench.fanout import TWILIO_REPORTS, Answering, FanoutResult, run_fanout
 from bench.latency import run_latency
 from bench.plot import plot_fanout
@@ -32,8 +33,9 @@ from bench.timers import run_timers
 from bench.voice import run_voice
 from dispatcher.runtime.logs import configure_logging
 
+DRILL_SPEED = 10.0  # the 17-minute scale scenario in 102 s: see bench/NOTES.md
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/jiaoying-bench"
-SCENARIOS = ("fanout", "voice", "latency", "answers", "timers", "stores", "aliyun")
+SCENARIOS = ("fanout", "voice", "latency", "answers", "timers", "stores", "aliyun", "drill")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Plan:
     answering: Answering
     stores: int  # the fan-out on SQLite, PostgreSQL, PostgreSQL with two replicas
     aliyun: int  # the fan-out by Alibaba Cloud SMS
+    drill: tuple[int, int, float]  # grids, persons, speed of the county drill
     reports: Reports = TWILIO_REPORTS  # what the stand-in posts back
 
 
@@ -70,6 +73,7 @@ FULL = Plan(
     answering=Answering(share=0.3, after=(10.0, 60.0)),
     stores=10_000,
     aliyun=10_000,
+    drill=(500, 5_000, DRILL_SPEED),
 )
 QUICK = Plan(
     mode="quick",
@@ -85,6 +89,7 @@ QUICK = Plan(
     answering=Answering(share=0.3, after=(1.0, 5.0)),
     stores=1_000,
     aliyun=1_000,
+    drill=(50, 500, DRILL_SPEED),
 )
 
 
@@ -184,6 +189,10 @@ async def _scenario(
         )
     elif scenario == "stores":
         results.stores = await run_stores(standin, work / "stores", plan.stores, plan.reports)
+    elif scenario == "drill":
+        (work / "drill").mkdir()
+        results.drill = await run_drill_bench(work / "drill", *plan.drill)
+        print(f"   {drill_row(results.drill)}", flush=True)
 
 
 def _progress(result: FanoutResult) -> None:

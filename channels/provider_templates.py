@@ -42,6 +42,7 @@ _KIND_WORDS = {
     "clear": "预警解除",
     "escalation": "未叫应",
     "door_knock": "上门叫应",
+    "gong": "鸣锣吹哨",
 }
 # The variables jiaoying can fill, each with the longest value it may produce: a value
 # longer than a provider's limit is cut, so the check is on these bounds.

@@ -6,7 +6,8 @@ channel whose provider's credentials are not configured stays in simulate mode.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 import aiohttp
 
@@ -28,8 +29,11 @@ from dispatcher.runtime.provider_choice import NOTICE_KINDS
 from dispatcher.runtime.settings import Settings
 
 
-def build_providers(settings: Settings) -> Providers:
-    """One adapter per channel name; call inside the running event loop (HTTP sessions)."""
+def build_providers(
+    settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> Providers:
+    """One adapter per channel name; call inside the running event loop (HTTP sessions).
+    `clock` is the service's: what the adapters date (validity, play times) follows it."""
     session = aiohttp.ClientSession()
     channels = simulated_channels()
     providers = Providers(channels, session)
@@ -44,7 +48,7 @@ def build_providers(settings: Settings) -> Providers:
         providers.twilio = twilio
         if settings.provider_of("sms") == "twilio":
             channels["sms"] = TwilioSms(
-                twilio, from_=settings.twilio_from, public_url=settings.public_url
+                twilio, from_=settings.twilio_from, public_url=settings.public_url, clock=clock
             )
         if settings.provider_of("voice") == "twilio":
             channels["voice"] = TwilioVoice(
@@ -69,6 +73,7 @@ def build_providers(settings: Settings) -> Providers:
             tokens,
             template_id=settings.wechat_template_id,
             api_base=settings.wechat_api_base,
+            clock=clock,
         )
     if settings.broadcast_url and settings.broadcast_token:
         channels["broadcast"] = Broadcast(
@@ -76,6 +81,7 @@ def build_providers(settings: Settings) -> Providers:
             url=settings.broadcast_url,
             token=settings.broadcast_token.get_secret_value(),
             public_url=settings.public_url,
+            clock=clock,
         )
     providers.simulated = [name for name, channel in channels.items() if channel.simulated]
     return providers

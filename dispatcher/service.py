@@ -104,6 +104,7 @@ def build_app(
     clock: Clock = utc_now,
     channels: Callable[[], dict[str, Channel]] | None = None,
     schema: Literal["upgrade", "check"] = "upgrade",
+    pace: float = 1.0,  # seconds of `clock` per real second (a drill's compressed time)
 ) -> web.Application:
     """The service as an aiohttp application; run it with `web.run_app` or a test client.
 
@@ -120,7 +121,7 @@ def build_app(
     app[CLOCK] = clock
     app[PROBES] = {}
     app.cleanup_ctx.append(_store(settings, schema))
-    app.cleanup_ctx.append(_engine(settings, roster, policy, clock, channels))
+    app.cleanup_ctx.append(_engine(settings, roster, policy, clock, channels, pace))
     app.cleanup_ctx.append(_loops(settings))
     app.cleanup_ctx.append(_amqp(settings, clock))
     app.router.add_get("/healthz", healthz)
@@ -175,12 +176,13 @@ def _engine(
     policy: Policy,
     clock: Clock,
     channels: Callable[[], dict[str, Channel]] | None,
+    pace: float,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         db = app[_DB]
         providers = None
         if channels is None:
-            providers = build_providers(settings)
+            providers = build_providers(settings, clock)
             adapters = providers.channels
         else:
             adapters = channels()
@@ -188,9 +190,8 @@ def _engine(
         rosters = RosterBook(roster, source=str(settings.roster_dir), loaded_at=clock())
         metrics = Metrics()
         scheduler: Scheduler  # bound below; results wake it when a send fails for good
-        results = ResultWriter(
-            db, clock, on_wake=lambda: scheduler.wake(), on_result=metrics.send_result
-        )
+        wake, on_result = (lambda: scheduler.wake()), metrics.send_result
+        results = ResultWriter(db, clock, on_wake=wake, on_result=on_result, rosters=rosters)
         sender = Sender(
             adapters,
             results.record,
@@ -210,11 +211,11 @@ def _engine(
             sender,
             clock,
             owner=owner,
+            pace=pace,
             metrics=metrics,
         )
-        maintenance = Maintenance(
-            db, sender, clock, owner=owner, stale_after=timedelta(seconds=settings.peer_timeout)
-        )
+        stale = timedelta(seconds=settings.peer_timeout * pace)  # real seconds, at any pace
+        maintenance = Maintenance(db, sender, clock, owner=owner, stale_after=stale)
         ingestor = Ingestor(db, rosters, policy, clock, on_stored=scheduler.wake, metrics=metrics)
         app[REPLIES] = Replies(db, rosters, clock, scheduler.wake, metrics)
         engine = Engine(

@@ -3,6 +3,7 @@
 jiaoying serve                       run the dispatcher (settings from JIAOYING_*)
 jiaoying db upgrade|current          the database schema
 jiaoying roster check DIR|XLSX       exit 1 listing every problem of a roster
+jiaoying roster generate DIR         a synthetic county roster for drills at scale
 jiaoying policy check FILE           exit 1 listing every problem of a policy
 jiaoying templates check DIR         exit 1 naming every SMS template that cannot fit
 jiaoying parse FILE [--roster DIR]   a warning, what would stop it, who would be called
@@ -10,9 +11,11 @@ jiaoying post FILE                   send a warning to a running jiaoying
 jiaoying status ID                   a warning's progress at a glance
 jiaoying ledger ID > ledger.csv      a warning's 叫应台账
 jiaoying report ID [--out DIR]       a warning's evaluation report (HTML, CSV, map)
+jiaoying drill SCENARIO.yaml         rehearse 叫应 with simulated people and providers
 
 Each command's module: `local` (no service needed), `parse`, `remote` (the service's
-API), `report`; `columns`, `status_text` and `parse_text` lay out what a person reads.
+API), `report`, `drill`; `columns`, `status_text` and `parse_text` lay out what a person
+reads.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from dispatcher.cli import local, parse, remote, report
+from dispatcher.cli import drill, local, parse, remote, report
 from dispatcher.core.errors import InputError
 
 
@@ -46,4 +49,5 @@ def _parser() -> argparse.ArgumentParser:
     parse.add_command(commands)
     remote.add_commands(commands)
     report.add_command(commands)
+    drill.add_command(commands)
     return parser

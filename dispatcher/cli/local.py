@@ -83,6 +83,14 @@ def roster_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def roster_generate(args: argparse.Namespace) -> int:
+    from dispatcher.drill.county import write_county
+
+    grids, persons = write_county(args.directory, args.grids, args.persons, seed=args.seed)
+    print(f"{args.directory}: {grids} grids, {persons} persons (numbers of Ofcom's drama ranges)")
+    return 0
+
+
 def policy_check(args: argparse.Namespace) -> int:
     policy = load_policy(args.file)
     for level, rules in policy.levels.items():
@@ -145,6 +153,14 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     check.add_argument("directory", type=Path, metavar="ROSTER")
     check.set_defaults(run=roster_check)
+    generate = roster.add_parser(
+        "generate", help="write a synthetic county roster (drama-range numbers) for drills"
+    )
+    generate.add_argument("--grids", type=int, default=500)
+    generate.add_argument("--persons", type=int, default=5000)
+    generate.add_argument("--seed", type=int, default=1)
+    generate.add_argument("directory", type=Path)
+    generate.set_defaults(run=roster_generate)
 
     policy = commands.add_parser("policy", help="policy tools").add_subparsers(required=True)
     check = policy.add_parser("check", help="validate a policy file")

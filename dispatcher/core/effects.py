@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dispatcher.core.gong import GONG, village_secretary
 from dispatcher.core.machine import (
     AssignTask,
     Broadcast,
@@ -144,6 +145,10 @@ def effects_of(decision: Decision, recipient: RecipientView, roster: Roster) -> 
             )
         elif isinstance(action, AssignTask):
             assignee = supervisor_at(roster, recipient.person_id, action.level)
+            kind = NoticeKind.DOOR_KNOCK
+            if action.task == GONG:
+                assignee = village_secretary(roster, recipient.grid_codes) or assignee
+                kind = NoticeKind.GONG
             effects.tasks.append(
                 TaskJoin(
                     assignee.id if assignee else None,
@@ -156,7 +161,7 @@ def effects_of(decision: Decision, recipient: RecipientView, roster: Roster) -> 
                 effects.summons.append(
                     SummonsJoin(
                         target_id=assignee.id,
-                        kind=NoticeKind.DOOR_KNOCK,
+                        kind=kind,
                         occasion=action.occasion,
                         channels=DOOR_KNOCK_CHANNELS,
                         task_occasion=action.occasion,

@@ -59,6 +59,7 @@ class NoticeKind(StrEnum):
     CLEAR = "clear"  # 解除: downgraded or all clear
     ESCALATION = "escalation"  # to a supervisor, naming the silent persons
     DOOR_KNOCK = "door_knock"  # to the assignee of a door-knock task (never from `decide`)
+    GONG = "gong"  # to the village secretary: sound the gong and whistle (鸣锣吹哨)
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,7 +86,7 @@ class _StepModel(BaseModel):
     notify: list[str] = []
     broadcast: bool = False
     escalate: Literal["supervisor"] | None = None
-    task: Literal["door_knock"] | None = None
+    task: Literal["door_knock", "gong"] | None = None
     unless: Unless | None = None
 
     @field_validator("after", mode="before")

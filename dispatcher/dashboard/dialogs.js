@@ -53,7 +53,18 @@ async function sendAnswer() {
     : `${name} 已经应答过，未重复登记`;
 }
 
+async function sendGongReport() {
+  const form = document.getElementById("report-form");
+  const { body } = await postJson(`/v1/tasks/${reporting.task.id}/report`, {
+    note: form.elements.note.value.trim() || "已鸣锣吹哨",
+  });
+  return body.already_reported
+    ? `鸣锣吹哨任务 #${reporting.task.id} 已有报告，以第一次填报为准`
+    : `已提交鸣锣吹哨任务 #${reporting.task.id} 的报告`;
+}
+
 async function sendReport() {
+  if (reporting.task.kind === "gong") return sendGongReport();
   const form = document.getElementById("report-form");
   const households = form.elements.households_reached.valueAsNumber;
   const moved = form.elements.people_moved.valueAsNumber;
@@ -100,10 +111,16 @@ export function openAnswerDialog(warningId, recipient, tokenName) {
 export function openReportDialog(task, tokenName) {
   reporting = { task };
   document.getElementById("report-form").reset();
+  // A gong report is a time and a note: it answers for nobody, so no counts are asked.
+  const gong = task.kind === "gong";
+  document.getElementById("report-title").textContent = gong ? "填报鸣锣吹哨结果" : "填报敲门入户结果";
+  document.getElementById("report-counts").hidden = gong;
+  document.getElementById("report-households").required = !gong;
+  const grids = task.grids.map((g) => g.name || g.code).join("、");
   const silent = task.silent_persons.map((p) => p.name || p.person_id).join("、");
-  document.getElementById("report-task").textContent =
-    `敲门任务 #${task.id}：${task.grids.map((g) => g.name || g.code).join("、")}` +
-    (silent ? `。提交后记为已应答：${silent}` : "");
+  document.getElementById("report-task").textContent = gong
+    ? `鸣锣吹哨任务 #${task.id}：${grids}`
+    : `敲门任务 #${task.id}：${grids}` + (silent ? `。提交后记为已应答：${silent}` : "");
   reportDialog().querySelector(".by-name").textContent = tokenName;
   document.getElementById("report-error").textContent = "";
   reportDialog().showModal();

@@ -1,15 +1,19 @@
-// Door-knock tasks (敲门入户): who was sent to which grids, whose households are still to
-// knock on, and the reports that came back.
+// Field tasks: door-knocks (敲门入户), who was sent to which grids, whose households are
+// still to knock on; the gong (鸣锣吹哨) where loudspeakers failed; the reports that came back.
 
 import { el } from "./dom.js";
 import { dateTime } from "./format.js";
 
 function report(task) {
   const r = task.report || {};
+  const done =
+    task.kind === "gong"
+      ? `已鸣锣吹哨 ${r.sounded_at ? dateTime(r.sounded_at) : ""}`
+      : `到户 ${r.households_reached ?? 0} 户，转移 ${r.people_moved ?? 0} 人`;
   return el(
     "div",
     { class: "task-report" },
-    el("p", {}, `到户 ${r.households_reached ?? 0} 户，转移 ${r.people_moved ?? 0} 人`),
+    el("p", {}, done),
     r.note && el("p", { class: "task-note" }, r.note),
     el("p", { class: "task-by" }, `填报人 ${r.reported_by || "—"}`, task.reported_at ? ` · ${dateTime(task.reported_at)}` : ""),
   );
@@ -17,6 +21,7 @@ function report(task) {
 
 function taskRow(task, inForce) {
   const open = task.status === "open";
+  const gong = task.kind === "gong";
   const assignee = task.assignee;
   return el(
     "li",
@@ -24,7 +29,7 @@ function taskRow(task, inForce) {
     el(
       "div",
       { class: "task-head" },
-      el("strong", {}, `敲门任务 #${task.id}`),
+      el("strong", {}, `${gong ? "鸣锣吹哨任务" : "敲门任务"} #${task.id}`),
       el("span", { class: `task-status ${open ? "open" : "done"}` }, open ? "待填报" : "已填报"),
       el("time", { datetime: task.created_at }, dateTime(task.created_at)),
     ),
@@ -39,7 +44,8 @@ function taskRow(task, inForce) {
       task.silent_persons.length > 0 &&
       el("p", { class: "task-silent" }, "仍未应答：", task.silent_persons.map((p) => p.name || p.person_id).join("、")),
     open
-      ? inForce && el("button", { type: "button", class: "report-button", "data-report": task.id }, "填报敲门结果")
+      ? inForce &&
+        el("button", { type: "button", class: "report-button", "data-report": task.id }, gong ? "填报鸣锣结果" : "填报敲门结果")
       : report(task),
   );
 }

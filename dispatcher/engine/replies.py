@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from channels.base import Notice
 from dispatcher.core.links import LinkTarget
 from dispatcher.core.phones import normalise_phone
+from dispatcher.engine.gong import gong_for_failed_plays
 from dispatcher.engine.notices import notice_from_data
 from dispatcher.engine.roster_book import RosterBook
 from dispatcher.runtime.metrics import Metrics
@@ -126,11 +127,16 @@ class Replies:
 
         Returns False for an unknown send or a report that would move it backwards.
         Reports arriving together are committed together (see `GroupCommit`); each
-        returns only once its own is stored."""
+        returns only once its own is stored. A loudspeaker play that failed for good may
+        leave its zone silent: then the zone's gong task opens (`gong_for_failed_plays`)."""
         report = Delivery(key, provider_id, status, reason, detail)
         moved = await self._deliveries.run(report)
         if moved is None:
             return False
+        if moved.channel == "broadcast" and status in ("failed", "rejected"):
+            async with self._db.writer.begin() as conn:
+                if await gong_for_failed_plays(conn, self._rosters, [moved.send_id], self._clock()):
+                    self._wake()
         if self._metrics is not None:
             self._metrics.notices.labels(moved.channel, status).inc()
             if reason:

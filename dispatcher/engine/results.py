@@ -26,6 +26,8 @@ import structlog
 from sqlalchemy import bindparam, or_, update
 
 from channels.base import SendResult
+from dispatcher.engine.gong import gong_for_failed_plays
+from dispatcher.engine.roster_book import RosterBook
 from dispatcher.store.chains import mark_delivered, wake_recipients
 from dispatcher.store.db import Database
 from dispatcher.store.errors import describe_error, is_transient
@@ -68,8 +70,10 @@ class ResultWriter:
         on_wake: Callable[[], None] = lambda: None,
         on_result: Callable[[SendResult], None] = lambda _: None,
         max_batch: int = 1000,
+        rosters: RosterBook | None = None,
     ) -> None:
         self._db = db
+        self._rosters = rosters  # given, a zone whose plays were all refused gets the gong
         self._clock = clock
         self._on_wake = on_wake
         self._on_result = on_result
@@ -158,6 +162,8 @@ class ResultWriter:
         ]
         delivered = [r.recipient_id for r in batch if r.status == "delivered" and r.recipient_id]
         rejected = [r.recipient_id for r in batch if r.status == "rejected" and r.recipient_id]
+        plays = [r for r in batch if r.channel == "broadcast"]
+        refused = [r.attempt_id for r in plays if r.status == "rejected"]  # for good, at once
         async with self._db.writer.begin() as conn:
             # Timers before recipients, as the scheduler locks them (no lock cycle).
             if rejected:
@@ -165,5 +171,8 @@ class ResultWriter:
             if delivered:
                 await mark_delivered(conn, delivered)
             await conn.execute(_RECORD, rows)
-        if rejected:
+            gong = False
+            if refused and self._rosters is not None:
+                gong = await gong_for_failed_plays(conn, self._rosters, refused, now)
+        if rejected or gong:
             self._on_wake()

@@ -88,6 +88,7 @@ class Scheduler:
         batch: int = 500,
         gather: timedelta = timedelta(seconds=2),
         idle: float = 5.0,
+        pace: float = 1.0,
         metrics: Metrics | None = None,
     ) -> None:
         self._db = db
@@ -99,6 +100,7 @@ class Scheduler:
         self._batch = batch
         self._gather = gather
         self._idle = idle
+        self._pace = pace
         self._metrics = metrics
         self._wake = asyncio.Event()
         self._stopping = False
@@ -136,7 +138,8 @@ class Scheduler:
             due = await next_due(conn)
         delay = self._idle
         if due is not None:
-            delay = min(delay, max(0.0, (due - self._clock()).total_seconds()))
+            # `pace` clock seconds pass per real second (a drill's compressed clock).
+            delay = min(delay, max(0.0, (due - self._clock()).total_seconds() / self._pace))
         if delay > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
@@ -317,7 +320,7 @@ class Scheduler:
     ) -> list[Order]:
         """One notice to a supervisor naming every still-silent person it is about."""
         kind = NoticeKind(item.kind)
-        calls_to_act = kind in (NoticeKind.ESCALATION, NoticeKind.DOOR_KNOCK)
+        calls_to_act = kind in (NoticeKind.ESCALATION, NoticeKind.DOOR_KNOCK, NoticeKind.GONG)
         if calls_to_act and chain.lifecycle.ended:
             return []
         roster = await self._rosters.get(conn, chain.roster_id)
@@ -331,7 +334,7 @@ class Scheduler:
             if not members:
                 return []
             silent = tuple((roster.name_of(m.person_id) or m.person_id) for m in members)
-        if kind is NoticeKind.DOOR_KNOCK and item.task_id is not None:
+        if kind in (NoticeKind.DOOR_KNOCK, NoticeKind.GONG) and item.task_id is not None:
             grids = await task_grids(conn, item.task_id)
             grid_names = tuple(roster.grids[c].name if c in roster.grids else c for c in grids)
         claims = []

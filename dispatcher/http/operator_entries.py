@@ -11,10 +11,12 @@ from enum import StrEnum
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from dispatcher.core.gong import GONG
 from dispatcher.core.machine import ENDED_STATES
 from dispatcher.http.api import (
+    CLOCK,
     READER,
     api_route,
     body_of,
@@ -29,7 +31,7 @@ from dispatcher.http.auth import TOKEN_NAME
 from dispatcher.http.keys import REPLIES, ROSTERS
 from dispatcher.http.problems import problem
 from dispatcher.store.operator import answerable, attach_note, current_answer, persons_of
-from dispatcher.store.task_views import find_task, list_tasks
+from dispatcher.store.task_views import find_task, list_tasks, task_kind
 
 NO_NUL = r"^[^\x00]*$"  # the store cannot keep a NUL character
 MAX_ROW_ID = 2**63 - 1  # what a BIGINT key can hold; a larger number names no row
@@ -64,6 +66,15 @@ class DoorKnockReport(BaseModel):
     households_reached: StrictInt = Field(ge=0, le=1_000_000)
     people_moved: StrictInt = Field(default=0, ge=0, le=1_000_000)
     note: StrictStr = Field(default="", max_length=1000, pattern=NO_NUL)
+
+
+class GongReport(BaseModel):
+    """鸣锣吹哨 done: when the gong was sounded (default: when reported) and how it went."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sounded_at: AwareDatetime | None = None
+    note: StrictStr = Field(min_length=1, max_length=1000, pattern=NO_NUL)
 
 
 @api_route
@@ -134,15 +145,26 @@ async def get_tasks(request: web.Request) -> web.Response:
 
 @api_route
 async def post_task_report(request: web.Request) -> web.Response:
-    """Close a door-knock task with its report; it answers for every silent person of the
-    task's grids. Reporting again changes nothing and shows the first report."""
+    """Close a field task with its report: a door-knock report (households reached) answers
+    for every silent person of the task's grids; a gong report (`sounded_at`, `note`)
+    answers for nobody. Reporting again changes nothing and shows the first report."""
     task_id = _row_id(request.match_info["task_id"])
     if task_id is None:
         return problem(404, "no such task")
-    entry = await body_of(request, DoorKnockReport)
     rosters = request.app[ROSTERS]
+    async with request.app[READER].reader.connect() as conn:
+        kind = await task_kind(conn, task_id)
+    if kind is None:
+        return problem(404, f"no task with id {task_id}")
     name = request[TOKEN_NAME]
-    report: dict[str, Any] = {**entry.model_dump(), "reported_by": name}
+    report: dict[str, Any]
+    if kind == GONG:
+        gong = await body_of(request, GongReport)
+        sounded_at = gong.sounded_at or request.app[CLOCK]()
+        report = {"sounded_at": sounded_at.isoformat(), "note": gong.note, "reported_by": name}
+    else:
+        entry = await body_of(request, DoorKnockReport)
+        report = {**entry.model_dump(), "reported_by": name}
     # The answer path every other answer takes: one transaction for the task and the
     # chains it closes, then the metrics and the scheduler's wake-up.
     reported = await request.app[REPLIES].report_task(task_id, report, by=name)

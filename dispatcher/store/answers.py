@@ -39,6 +39,7 @@ from dispatcher.core.answers import (
     assign_answers,
     needs_members,
 )
+from dispatcher.core.gong import GONG
 from dispatcher.core.machine import OPEN_STATES, RecipientState
 from dispatcher.core.model import Level
 from dispatcher.core.policy import GridAnswer
@@ -162,6 +163,9 @@ async def report_task(
         .where(tasks.c.id == task_id)
         .values(status="done", reported_at=at, report=report)
     )
+    if task.kind == GONG:
+        # The gong warns the village; it is no grid person's answer to the 叫应.
+        return TaskReport(Closed(task.warning_id, ()), first=True)
     claim = Claim(
         task.warning_id, by, "door_knock", by, at, how="door_knock", grids=tuple(task.grid_codes)
     )

@@ -47,9 +47,10 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Moved:
-    """A report that moved its send: the send's channel (for the metrics)."""
+    """A report that moved its send: the send's channel (for the metrics) and id."""
 
     channel: str
+    send_id: int
 
 
 @dataclass(slots=True)
@@ -128,7 +129,7 @@ async def record_deliveries(
                 delivered.append(send.recipient_id)
             elif report.status == "rejected":
                 woken.append(send.recipient_id)
-        outcomes.append(Moved(send.channel))
+        outcomes.append(Moved(send.channel, send.id))
     rows = sorted(
         {id(send): send.row for send in sends.values() if send.row is not None}.values(),
         key=lambda row: row["aid"],

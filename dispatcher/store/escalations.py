@@ -17,9 +17,10 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.core.effects import EscalationRow, SummonsJoin, TaskJoin
+from dispatcher.core.gong import zone_task_occasion
 from dispatcher.core.machine import RecipientState
 from dispatcher.store.chains import upsert
-from dispatcher.store.schema import escalations, recipients, summons, tasks
+from dispatcher.store.schema import attempts, escalations, recipients, summons, tasks
 
 _OPEN_TRIES = 3
 
@@ -241,3 +242,42 @@ async def task_grids(conn: AsyncConnection, task_id: int) -> tuple[str, ...]:
 
 async def close_summons(conn: AsyncConnection, summons_id: int) -> None:
     await conn.execute(update(summons).where(summons.c.id == summons_id).values(eta=None))
+
+
+async def zone_silenced(conn: AsyncConnection, warning_id: str, zone_id: str) -> bool:
+    """True when the zone's plays for the warning have all failed for good (none played,
+    none still on its way) and no gong task was opened for it yet."""
+    statuses = (
+        await conn.execute(
+            select(attempts.c.status).where(
+                attempts.c.warning_id == warning_id, attempts.c.zone_id == zone_id
+            )
+        )
+    ).scalars()
+    if not all(status in ("failed", "rejected") for status in statuses):
+        return False
+    opened = await conn.execute(
+        select(tasks.c.id).where(
+            tasks.c.warning_id == warning_id,
+            tasks.c.kind == "gong",
+            tasks.c.occasion == zone_task_occasion(zone_id),
+        )
+    )
+    return opened.first() is None
+
+
+async def zone_of_attempt(conn: AsyncConnection, attempt_id: int) -> str | None:
+    row = await conn.execute(select(attempts.c.zone_id).where(attempts.c.id == attempt_id))
+    return row.scalar_one_or_none()
+
+
+async def zones_of_attempts(
+    conn: AsyncConnection, attempt_ids: Sequence[int]
+) -> list[tuple[str, str]]:
+    """(warning id, zone id) of each broadcast send among `attempt_ids`, once each."""
+    rows = await conn.execute(
+        select(attempts.c.warning_id, attempts.c.zone_id)
+        .where(attempts.c.id.in_(attempt_ids), attempts.c.zone_id.is_not(None))
+        .distinct()
+    )
+    return [(row.warning_id, row.zone_id) for row in rows]

@@ -53,6 +53,7 @@ KINDS = {
     "clear": "解除 clear",
     "escalation": "升级通知 escalation",
     "door_knock": "入户任务通知 door_knock",
+    "gong": "鸣锣吹哨任务通知 gong",
 }
 STATUSES = {
     "claimed": "待确认 claimed",
@@ -271,6 +272,12 @@ async def _escalations(
     ]
 
 
+_TASK_NAMES = {
+    "door_knock": ("入户任务 door-knock task", "入户报告 door-knock report"),
+    "gong": ("鸣锣吹哨任务 gong task", "鸣锣吹哨报告 gong report"),
+}
+
+
 async def _tasks(conn: AsyncConnection, warning_id: str, roster: Roster) -> list[LedgerRow]:
     found = []
     for row in await conn.execute(
@@ -283,7 +290,7 @@ async def _tasks(conn: AsyncConnection, warning_id: str, roster: Roster) -> list
         found.append(
             LedgerRow(
                 row.created_at,
-                f"入户任务 door-knock task #{row.id}",
+                f"{_TASK_NAMES.get(row.kind, _TASK_NAMES['door_knock'])[0]} #{row.id}",
                 subject=_who(roster, row.assignee_id),
                 outcome="open",
                 detail=_text(grids),
@@ -297,7 +304,7 @@ async def _tasks(conn: AsyncConnection, warning_id: str, roster: Roster) -> list
             found.append(
                 LedgerRow(
                     row.reported_at,
-                    f"入户报告 door-knock report #{row.id}",
+                    f"{_TASK_NAMES.get(row.kind, _TASK_NAMES['door_knock'])[1]} #{row.id}",
                     subject=_who(roster, row.assignee_id),
                     outcome="done",
                     by=by,

@@ -47,6 +47,12 @@ async def list_tasks(
     return items, (int(last.rank), int(last.id)) if last is not None else None
 
 
+async def task_kind(conn: AsyncConnection, task_id: int) -> str | None:
+    """The kind of task `task_id` (door_knock, gong); None for no such task."""
+    row = await conn.execute(select(tasks.c.kind).where(tasks.c.id == task_id))
+    return row.scalar_one_or_none()
+
+
 async def find_task(
     conn: AsyncConnection, rosters: RosterVersions, task_id: int
 ) -> dict[str, Any] | None:
@@ -73,23 +79,34 @@ async def task_views(
             ).where(warnings.c.id.in_(warning_ids))
         )
     }
-    silent: dict[str, list[Any]] = defaultdict(list)
+    # Per warning and grid, its silent recipients in id order: a task then looks up its
+    # own grids instead of scanning every silent person of a county (tasks × persons).
+    silent: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for recipient in await conn.execute(
-        select(recipients.c.warning_id, recipients.c.person_id, recipients.c.grid_codes)
+        select(
+            recipients.c.id,
+            recipients.c.warning_id,
+            recipients.c.person_id,
+            recipients.c.grid_codes,
+        )
         .where(recipients.c.warning_id.in_(warning_ids), recipients.c.state.in_(OPEN_STATES))
         .order_by(recipients.c.id)
     ):
-        silent[recipient.warning_id].append(recipient)
+        for code in recipient.grid_codes:
+            silent[(recipient.warning_id, code)].append(recipient)
     views = []
     for row in rows:
         chain = chains[row.warning_id]
         roster = await rosters.get(conn, chain.roster_id)
         assignee = roster.persons.get(row.assignee_id) if row.assignee_id else None
-        grids = set(row.grid_codes)
+        found = {}
+        if row.status == "open":
+            for code in row.grid_codes:
+                for r in silent.get((row.warning_id, code), ()):
+                    found[r.id] = r
         still_silent = [
             {"person_id": r.person_id, "name": roster.name_of(r.person_id)}
-            for r in silent[row.warning_id]
-            if row.status == "open" and grids & set(r.grid_codes)
+            for _, r in sorted(found.items())
         ]
         views.append(
             {
