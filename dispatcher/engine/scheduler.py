@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -42,15 +42,14 @@ from dispatcher.store.chains import (
     ChainState,
     StoredRecipient,
     add_events,
-    claim_due,
     claim_sends,
     load_chains,
     load_recipients,
     mark_first_notified,
-    next_due,
     save_decisions,
 )
 from dispatcher.store.db import Database
+from dispatcher.store.due import claim_due, next_due
 from dispatcher.store.escalations import (
     DueSummons,
     add_escalations,
@@ -103,6 +102,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._stopping = False
         self._texts: dict[int, WarningText] = {}
+        self._turn = 0  # whose turn a remainder is, between due warnings of one level
 
     def wake(self) -> None:
         """Look at the timers now (a warning arrived, an answer or a failure was recorded)."""
@@ -147,16 +147,22 @@ class Scheduler:
         # count of possible duplicates would overstate. And wait until half the window is
         # free: a batch is one transaction, one fsync, so claiming whatever trickles free
         # (a few places at a time) would make the commits, not the sends, the bottleneck.
+        # A channel's budget (what its rate starts in a short while) keeps the window from
+        # filling with low-level sends that wait for the rate while a red warning's chains
+        # wait to be claimed; the claim takes the most urgent due chains first.
         await self._sender.wait_for_room(max(1, self._sender.window // 2))
         room = self._sender.room
+        budget = self._sender.budget()
+        limit = max(1, min(self._batch, room, max(budget.values(), default=room)))
         now = self._clock()
         async with self._db.writer.begin() as conn:
-            tokens = await claim_due(conn, now, max(1, min(self._batch, room)))
+            tokens = await claim_due(conn, now, limit, turn=self._turn)
+            self._turn += 1
             if not tokens:
                 return 0
             stored = await load_recipients(conn, tokens)
             chains = await load_chains(conn, {r.warning_id for r in stored})
-            handled, orders = await self._decide_all(conn, stored, chains, now, room)
+            handled, orders = await self._decide_all(conn, stored, chains, now, room, budget)
         await self._sender.submit(orders)
         return handled
 
@@ -167,15 +173,17 @@ class Scheduler:
         chains: dict[str, ChainState],
         now: datetime,
         room: int,
+        budget: dict[str, int],
     ) -> tuple[int, list[Order]]:
-        """Decide for `stored` in turn while their sends fit in `room` (at least one
-        recipient); the rest keep their timers, untouched and still due. Returns how many
-        were decided, and the claimed sends."""
+        """Decide for `stored` in turn while their sends fit in `room` and each channel's
+        `budget` (at least one recipient); the rest keep their timers, untouched and still
+        due. Returns how many were decided, and the claimed sends."""
         saved, moved, finished, notified = [], [], [], []
         by_warning: dict[str, list[Effects]] = defaultdict(list)
         claims: list[tuple[Claim, ChainState, int]] = []
         events: list[dict[str, Any]] = []
         grids_of: dict[int, tuple[str, ...]] = {}
+        taken: Counter[str] = Counter()
         handled = 0
         for recipient in stored:
             chain = chains[recipient.warning_id]
@@ -189,8 +197,13 @@ class Scheduler:
                 recipient.state,
             )
             effects = effects_of(decision, view, roster)
-            if handled and len(claims) + len(effects.claims) > room:
+            wanted = Counter(c.channel for c in effects.claims)
+            if handled and (
+                len(claims) + len(effects.claims) > room
+                or any(taken[ch] + n > budget.get(ch, room) for ch, n in wanted.items())
+            ):
                 break
+            taken.update(wanted)
             handled += 1
             grids_of[recipient.id] = recipient.grid_codes
             if self._metrics is not None:
