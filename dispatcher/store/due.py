@@ -43,7 +43,7 @@ _DUE_IN_LANE = (
         # Taken by an earlier round of this claim (a transaction's own locks skip nothing).
         timers.c.recipient_id.not_in(bindparam("taken", expanding=True)),
     )
-    .order_by(timers.c.eta)
+    .order_by(timers.c.eta, timers.c.recipient_id)
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
