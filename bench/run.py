@@ -21,6 +21,7 @@ from bench.answers import run_answers
 from bench.fanout import Answering, FanoutResult, run_fanout
 from bench.latency import run_latency
 from bench.plot import plot_fanout
+from bench.priority import run_priority
 from bench.procs import ROOT, StandIn
 from bench.profile import summarize
 from bench.report import Results, machine, table, write
@@ -29,7 +30,7 @@ from bench.timers import run_timers
 from dispatcher.runtime.logs import configure_logging
 
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/jiaoying-bench"
-SCENARIOS = ("fanout", "latency", "answers", "timers", "stores")
+SCENARIOS = ("fanout", "latency", "answers", "timers", "stores", "priority")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Plan:
     timers_margin: int
     answering: Answering
     stores: int  # the fan-out on SQLite, PostgreSQL, PostgreSQL with two replicas
+    priority: tuple[int, int]  # a blue fan-out at sms=200, and red warnings published during it
 
 
 FULL = Plan(
@@ -59,6 +61,7 @@ FULL = Plan(
     timers_margin=180,
     answering=Answering(share=0.3, after=(10.0, 60.0)),
     stores=10_000,
+    priority=(20_000, 20),
 )
 QUICK = Plan(
     mode="quick",
@@ -71,6 +74,7 @@ QUICK = Plan(
     timers_margin=12,
     answering=Answering(share=0.3, after=(1.0, 5.0)),
     stores=1_000,
+    priority=(3_000, 5),
 )
 
 
@@ -137,6 +141,8 @@ async def _scenario(
         )
     elif scenario == "stores":
         results.stores = await run_stores(standin, work / "stores", plan.stores)
+    elif scenario == "priority":
+        results.priority = await run_priority(standin, work / "priority", *plan.priority)
 
 
 def _progress(result: FanoutResult) -> None:
