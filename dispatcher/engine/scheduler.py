@@ -100,6 +100,7 @@ class Scheduler:
         self._idle = idle
         self._metrics = metrics
         self._wake = asyncio.Event()
+        self._woken = False  # woken since the last claim: claim without waiting for room
         self._stopping = False
         self._texts: dict[int, WarningText] = {}
         self._turn = 0  # whose turn a remainder is, between due warnings of one level
@@ -107,6 +108,8 @@ class Scheduler:
     def wake(self) -> None:
         """Look at the timers now (a warning arrived, an answer or a failure was recorded)."""
         self._wake.set()
+        self._woken = True
+        self._sender.nudge()
 
     def stop(self) -> None:
         """End `run()` after the batch in progress: a batch is one transaction, and a task
@@ -150,7 +153,13 @@ class Scheduler:
         # A channel's budget (what its rate starts in a short while) keeps the window from
         # filling with low-level sends that wait for the rate while a red warning's chains
         # wait to be claimed; the claim takes the most urgent due chains first.
-        await self._sender.wait_for_room(max(1, self._sender.window // 2))
+        # Woken (a red warning may have come), it claims at once what the budget allows:
+        # the claim takes the most urgent chains first, and they need not wait for the
+        # queued blue sends to drain to half.
+        await self._sender.wait_for_room(
+            max(1, self._sender.window // 2), unless=lambda: self._woken
+        )
+        self._woken = False
         room = self._sender.room
         budget = self._sender.budget()
         limit = max(1, min(self._batch, room, max(budget.values(), default=room)))

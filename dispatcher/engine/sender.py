@@ -126,15 +126,21 @@ class Sender:
         seconds, less the sends of it already taken that have not yet started."""
         return {name: max(0, ahead - self._unstarted[name]) for name, ahead in self._ahead.items()}
 
-    async def wait_for_room(self, places: int) -> None:
+    async def wait_for_room(self, places: int, *, unless: Callable[[], bool] = bool) -> None:
         """Return when at least `places` (capped at the window) are free, and no channel
-        has more than half its `AHEAD` seconds of sends still waiting to start."""
+        has more than half its `AHEAD` seconds of sends still waiting to start; or as
+        soon as `unless()` is true (checked again after `nudge()`)."""
         places = min(places, self._window_size)
-        while self.room < places or any(
-            self._unstarted[name] > ahead // 2 for name, ahead in self._ahead.items()
+        while not unless() and (
+            self.room < places
+            or any(self._unstarted[name] > ahead // 2 for name, ahead in self._ahead.items())
         ):
             self._freed.clear()
             await self._freed.wait()
+
+    def nudge(self) -> None:
+        """Make `wait_for_room` look at its `unless` again."""
+        self._freed.set()
 
     async def submit(self, orders: Sequence[Order]) -> None:
         """Start every order; waits while the in-flight window is full (backpressure)."""
