@@ -14,6 +14,7 @@ from typing import Any
 from channels.base import Notice
 from dispatcher.core.effects import Claim
 from dispatcher.core.links import AnswerLinks, Target, link_expiry
+from dispatcher.core.roster import Roster
 from dispatcher.engine.texts import Addressee, Texts, WarningText
 
 _NOTICE_FIELDS = tuple(field.name for field in dataclass_fields(Notice))
@@ -87,3 +88,21 @@ class NoticeFactory:
             valid_until=valid_until,
             extra=dict(extra or {}),
         )
+
+
+def addressee_of(
+    roster: Roster, claim: Claim, grids_of: dict[int, tuple[str, ...]] | None
+) -> Addressee:
+    """Whom a claimed send is addressed to, as its texts name them: the person with the
+    grids of their recipient row (`grids_of`), or the broadcast zone."""
+    if claim.person_id is not None:
+        person = roster.persons.get(claim.person_id)
+        if person is not None:
+            codes = grids_of.get(claim.recipient_id, ()) if grids_of and claim.recipient_id else ()
+            grids = tuple(roster.grids[c].name if c in roster.grids else c for c in codes)
+            return Addressee(person.name, person.role, grids)
+    if claim.zone_id is not None:
+        for zone in roster.zones:
+            if zone.zone_id == claim.zone_id:
+                return Addressee(zone.name)
+    return Addressee("")

@@ -32,11 +32,10 @@ from dispatcher.core.jsonform import warning_from_data
 from dispatcher.core.links import Target
 from dispatcher.core.machine import NoticeKind, decide
 from dispatcher.core.policy import LevelPolicy
-from dispatcher.core.roster import Roster
-from dispatcher.engine.notices import NoticeFactory, notice_to_data
+from dispatcher.engine.notices import NoticeFactory, addressee_of, notice_to_data
 from dispatcher.engine.roster_book import RosterBook
 from dispatcher.engine.sender import Order, Sender
-from dispatcher.engine.texts import Addressee, WarningText
+from dispatcher.engine.texts import WarningText
 from dispatcher.runtime.metrics import Metrics
 from dispatcher.store.chains import (
     ChainState,
@@ -151,11 +150,9 @@ class Scheduler:
         # free: a batch is one transaction, one fsync, so claiming whatever trickles free
         # (a few places at a time) would make the commits, not the sends, the bottleneck.
         # A channel's budget (what its rate starts in a short while) keeps the window from
-        # filling with low-level sends that wait for the rate while a red warning's chains
-        # wait to be claimed; the claim takes the most urgent due chains first.
-        # Woken (a red warning may have come), it claims at once what the budget allows:
-        # the claim takes the most urgent chains first, and they need not wait for the
-        # queued blue sends to drain to half.
+        # filling with blue sends waiting for the rate while a red warning's chains wait to
+        # be claimed. Woken (a red warning may have come), it claims at once what the
+        # budgets allow, the most urgent due chains first.
         await self._sender.wait_for_room(
             max(1, self._sender.window // 2), unless=lambda: self._woken
         )
@@ -286,7 +283,7 @@ class Scheduler:
                 claim,
                 warning_id=chain.warning_id,
                 warning=await self._text(conn, chain),
-                addressee=_addressee(roster, claim, grids_of),
+                addressee=addressee_of(roster, claim, grids_of),
                 valid_until=chain.lifecycle.expires,
                 link=link,
                 silent=silent,
@@ -400,19 +397,3 @@ def _remember(cache: dict[K, V], key: K, value: V) -> None:
     if len(cache) >= CACHED_WARNINGS:
         del cache[next(iter(cache))]
     cache[key] = value
-
-
-def _addressee(
-    roster: Roster, claim: Claim, grids_of: dict[int, tuple[str, ...]] | None
-) -> Addressee:
-    if claim.person_id is not None:
-        person = roster.persons.get(claim.person_id)
-        if person is not None:
-            codes = grids_of.get(claim.recipient_id, ()) if grids_of and claim.recipient_id else ()
-            grids = tuple(roster.grids[c].name if c in roster.grids else c for c in codes)
-            return Addressee(person.name, person.role, grids)
-    if claim.zone_id is not None:
-        for zone in roster.zones:
-            if zone.zone_id == claim.zone_id:
-                return Addressee(zone.name)
-    return Addressee("")
