@@ -156,9 +156,9 @@ class Scheduler:
         await self._sender.wait_for_room(
             max(1, self._sender.window // 2), unless=lambda: self._woken
         )
+        budget = self._sender.budget(urgent=self._woken)
         self._woken = False
         room = self._sender.room
-        budget = self._sender.budget()
         limit = max(1, min(self._batch, room, max(budget.values(), default=room)))
         now = self._clock()
         async with self._db.writer.begin() as conn:

@@ -121,10 +121,15 @@ class Sender:
         """Places left in the window once every order already submitted has one."""
         return self._window_size - len(self._tasks) - self._waiting
 
-    def budget(self) -> dict[str, int]:
+    def budget(self, *, urgent: bool = False) -> dict[str, int]:
         """How many more sends each channel takes now: what its rate starts in `AHEAD`
-        seconds, less the sends of it already taken that have not yet started."""
-        return {name: max(0, ahead - self._unstarted[name]) for name, ahead in self._ahead.items()}
+        seconds, less the sends of it already taken that have not yet started. `urgent`
+        (a claim that may hold a red warning's sends, which the gates let through before
+        the queued ones): half as much again, so such a claim never finds no room."""
+        return {
+            name: max(0, ahead + (ahead // 2 if urgent else 0) - self._unstarted[name])
+            for name, ahead in self._ahead.items()
+        }
 
     async def wait_for_room(self, places: int, *, unless: Callable[[], bool] = bool) -> None:
         """Return when at least `places` (capped at the window) are free, and no channel
