@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import aiohttp
 
@@ -38,6 +39,7 @@ ALL_TARGET_S = 2.0
 
 @dataclass
 class PriorityResult:
+    store: str  # "sqlite" or "postgresql"
     blue_recipients: int
     red_runs: int
     red_recipients: int  # each run's
@@ -67,13 +69,19 @@ def _village(index: int) -> str:
     return f"{COUNTY}{100 + town:03d}{100 + village:03d}"
 
 
-async def run_priority(standin: StandIn, workdir: Path, blue: int, runs: int) -> PriorityResult:
+async def run_priority(
+    standin: StandIn, workdir: Path, blue: int, runs: int, *, db_url: str | None = None
+) -> PriorityResult:
+    """The scenario on a fresh SQLite file, or on the PostgreSQL database `db_url`."""
     roster = write_county(workdir / "roster", blue, per_village=PER_VILLAGE)
     villages = [
         list(roster.grid_phones[v * PER_VILLAGE : (v + 1) * PER_VILLAGE]) for v in range(runs)
     ]
     config = ServiceConfig(
-        workdir=workdir, roster=roster.directory, policy=policy(workdir / "policy.yaml", SMS_ONLY)
+        workdir=workdir,
+        roster=roster.directory,
+        policy=policy(workdir / "policy.yaml", SMS_ONLY),
+        db_url=db_url,
     )
     service = Service(config, standin)
     service.env["JIAOYING_SEND_RATES"] = f"sms={RATE}"
@@ -117,6 +125,7 @@ async def run_priority(standin: StandIn, workdir: Path, blue: int, runs: int) ->
     duplicates = sum(max(0, per_phone.get(p, 0) - n) for p, n in wanted_count.items())
     blue_last = max(at for at, _ in stats.sent)
     return PriorityResult(
+        store="sqlite" if db_url is None else "postgresql",
         blue_recipients=blue,
         red_runs=runs,
         red_recipients=PER_VILLAGE,
@@ -131,6 +140,10 @@ async def run_priority(standin: StandIn, workdir: Path, blue: int, runs: int) ->
         lost=lost,
         duplicates=duplicates,
     )
+
+
+def unreachable(reason: str) -> NoReturn:
+    raise RuntimeError(f"{reason} Or name another server in JIAOYING_BENCH_PG_URL.")
 
 
 def _now() -> datetime:

@@ -36,7 +36,7 @@ class Results:
     answers: AnswersResult | None = None
     timers: TimersResult | None = None
     stores: StoresResult | None = None
-    priority: PriorityResult | None = None
+    priority: list[PriorityResult] = field(default_factory=list)
 
 
 def machine() -> dict[str, Any]:
@@ -129,15 +129,15 @@ def table(results: Results) -> str:
         )
     if results.stores is not None:
         rows += _store_rows(results.stores)
-    if results.priority is not None:
-        rows += _priority_rows(results.priority)
+    for red_run in results.priority:
+        rows += _priority_rows(red_run)
     return "\n".join(rows)
 
 
 def _priority_rows(run: PriorityResult) -> list[str]:
     """Issue 17's point 4: red warnings published during a blue fan-out at a capped rate."""
     return [
-        f"| Red during blue at sms={run.rate}: {run.red_runs} red warnings to "
+        f"| Red during blue, {run.store}, sms={run.rate}: {run.red_runs} red warnings to "
         f"{run.red_recipients} persons each, published during a {run.blue_recipients:,}-person "
         f"blue fan-out, POST → first SMS / all {run.red_recipients} "
         f"| first p99 {run.first_p99_s:.2f} s, all p99 {run.all_p99_s:.2f} s "

@@ -21,13 +21,14 @@ from bench.answers import run_answers
 from bench.fanout import Answering, FanoutResult, run_fanout
 from bench.latency import run_latency
 from bench.plot import plot_fanout
-from bench.priority import run_priority
+from bench.priority import run_priority, unreachable
 from bench.procs import ROOT, StandIn
 from bench.profile import summarize
 from bench.report import Results, machine, table, write
-from bench.stores import run_stores
+from bench.stores import PG_ADMIN_URL, run_stores
 from bench.timers import run_timers
 from dispatcher.runtime.logs import configure_logging
+from tests.pg import fresh_database
 
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/jiaoying-bench"
 SCENARIOS = ("fanout", "latency", "answers", "timers", "stores", "priority")
@@ -142,7 +143,13 @@ async def _scenario(
     elif scenario == "stores":
         results.stores = await run_stores(standin, work / "stores", plan.stores)
     elif scenario == "priority":
-        results.priority = await run_priority(standin, work / "priority", *plan.priority)
+        results.priority.append(
+            await run_priority(standin, work / "priority-sqlite", *plan.priority)
+        )
+        async with fresh_database(PG_ADMIN_URL, unreachable=unreachable) as db_url:
+            results.priority.append(
+                await run_priority(standin, work / "priority-pg", *plan.priority, db_url=db_url)
+            )
 
 
 def _progress(result: FanoutResult) -> None:
