@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 from asyncio.subprocess import PIPE, STDOUT, Process, create_subprocess_exec
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -125,6 +125,7 @@ class ServiceConfig:
     profile: Path | None = None  # py-spy record into this file (speedscope JSON)
     db_url: str | None = None  # another store than the fresh SQLite file (PostgreSQL)
     name: str = "serve"  # the log's name: several replicas share a workdir
+    env: dict[str, str] = field(default_factory=dict)  # more settings (another provider)
 
 
 class Service:
@@ -159,6 +160,7 @@ class Service:
             self.env["JIAOYING_AMQP_URL"] = config.amqp_url
         if config.send_window is not None:
             self.env["JIAOYING_SEND_WINDOW"] = str(config.send_window)
+        self.env.update(config.env)
         self.process: Process | None = None
         self._profiler: Process | None = None
         self._log: IO[bytes] | None = None

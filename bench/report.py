@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.aliyun_sms import AliyunResult
 from bench.answers import ROUNDS, AnswersResult
 from bench.fanout import FanoutResult
 from bench.latency import LatencyResult
@@ -36,6 +37,7 @@ class Results:
     answers: AnswersResult | None = None
     timers: TimersResult | None = None
     stores: StoresResult | None = None
+    aliyun: AliyunResult | None = None
     priority: list[PriorityResult] = field(default_factory=list)
 
 
@@ -129,6 +131,14 @@ def table(results: Results) -> str:
         )
     if results.stores is not None:
         rows += _store_rows(results.stores)
+    if results.aliyun is not None:
+        aliyun = results.aliyun
+        rows.append(
+            f"| Fan-out, {aliyun.recipients:,} persons by Alibaba Cloud SMS (SendBatchSms, "
+            f"{aliyun.requests} requests) against a bare loop of the same batch requests "
+            f"| {aliyun.per_second:,.0f} persons/s "
+            f"| {aliyun.baseline_per_second:,.0f} persons/s | {aliyun.ratio:.2f} | | |"
+        )
     for red_run in results.priority:
         rows += _priority_rows(red_run)
     return "\n".join(rows)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.aliyun_sms import run_aliyun_sms
 from bench.answers import run_answers
 from bench.fanout import Answering, FanoutResult, run_fanout
 from bench.latency import run_latency
@@ -31,7 +32,7 @@ from dispatcher.runtime.logs import configure_logging
 from tests.pg import fresh_database
 
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/jiaoying-bench"
-SCENARIOS = ("fanout", "latency", "answers", "timers", "stores", "priority")
+SCENARIOS = ("fanout", "latency", "answers", "timers", "stores", "aliyun", "priority")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Plan:
     timers_margin: int
     answering: Answering
     stores: int  # the fan-out on SQLite, PostgreSQL, PostgreSQL with two replicas
+    aliyun: int  # the fan-out by Alibaba Cloud SMS
     priority: tuple[int, int]  # a blue fan-out at sms=200, and red warnings published during it
 
 
@@ -62,6 +64,7 @@ FULL = Plan(
     timers_margin=180,
     answering=Answering(share=0.3, after=(10.0, 60.0)),
     stores=10_000,
+    aliyun=10_000,
     priority=(20_000, 20),
 )
 QUICK = Plan(
@@ -75,6 +78,7 @@ QUICK = Plan(
     timers_margin=12,
     answering=Answering(share=0.3, after=(1.0, 5.0)),
     stores=1_000,
+    aliyun=1_000,
     priority=(3_000, 5),
 )
 
@@ -123,6 +127,13 @@ async def _scenario(
             standin, work / f"fanout-{size}-replying", size, plan.answering
         )
         _progress(results.replying)
+    elif scenario == "aliyun":
+        results.aliyun = await run_aliyun_sms(standin, work / "aliyun", plan.aliyun)
+        print(
+            f"   aliyun {results.aliyun.recipients}: {results.aliyun.per_second:,.0f} persons/s "
+            f"vs {results.aliyun.baseline_per_second:,.0f}",
+            flush=True,
+        )
     elif scenario == "latency":
         results.latency = await run_latency(
             standin, work / "latency", args.amqp_url, plan.latency_warnings, plan.latency_gap

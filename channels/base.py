@@ -8,7 +8,7 @@ tell "try again" from "never again" without knowing any vendor.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -28,6 +28,9 @@ class Reason(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     UNREACHABLE = "unreachable"
     NO_ADDRESS = "no_address"
+    # The provider's per-number cap (a day's SMS, a callee's calls an hour, a night
+    # without calls): sending again into it fails the same way, so the policy moves on.
+    CAPPED = "capped"
 
 
 class DeliveryError(Exception):
@@ -124,6 +127,18 @@ class Channel(Protocol):
     simulated: bool
 
     async def send(self, notice: Notice) -> Receipt: ...
+
+
+@runtime_checkable
+class BatchChannel(Channel, Protocol):
+    """A channel whose provider takes many notices in one request (Alibaba Cloud's
+    SendBatchSms, Tencent Cloud's SendSms). `send_batch` answers one outcome per notice,
+    in order: a Receipt, or the DeliveryError of that notice alone. A failure of the
+    whole request (timeout, credentials) is raised, as from `send`."""
+
+    max_batch: int
+
+    async def send_batch(self, notices: Sequence[Notice]) -> list[Receipt | DeliveryError]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,17 +13,23 @@ Request, one per loudspeaker zone:
      "warning_id": "…", "msg_type": 1 play | 2 cancel,
      "severity": 1 red, 2 orange, 3 yellow, 4 blue, 0 unknown, 15 drill (GD/J "test"),
      "event_type": "11B00" (or the notice's `event_type` extra),
-     "area_code": "441523100201" (12-digit division code: the zone id),
+     "zone_id": "441523100201" (the loudspeaker group, as the roster names it),
+     "area_code": "441523100201" (the 12-digit division code its grids lie in),
      "title": "…", "tts_text": "…", "repeat": 3,
      "start_time": "2026-07-20 02:00:05", "end_time": "2026-07-20 08:00:00" (Beijing),
      "callback_url": "{JIAOYING_PUBLIC_URL}/callbacks/broadcast?key=…"}
 
+The zone id is the platform's own name for a loudspeaker group: a 12-digit village
+code, a longer GD/J 080 resource code, or an id of its own; it is sent as given. The
+area code is the notice's `area_code` extra (the EBM's AreaCode).
+
 `msg_type` 2 (for a cancel or clear notice) stops what is still playing for the same
-`warning_id` in that area, then reads `tts_text` (the 取消/解除 announcement).
+`warning_id` in that zone, then reads `tts_text` (the 取消/解除 announcement).
 
 Answer: 2xx `{"id": "<platform play id>", "state": 1}` (states as in `PlayState`);
 errors as `{"error": "<code>", "message": "…"}` with 401/403 bad token, 404
-`unknown_area`, 422 invalid request, 429 with `Retry-After` seconds, 5xx trouble.
+`unknown_zone` (or `unknown_area`), 422 invalid request, 429 with `Retry-After`
+seconds, 5xx trouble.
 
 Play reports come back to `callback_url`, signed, as described in
 `dispatcher.http.broadcast_callbacks`. A report says the loudspeakers played; it is
@@ -130,7 +136,8 @@ def play_request(notice: Notice, *, now: datetime, public_url: str) -> dict[str,
         "msg_type": MSG_CANCEL if notice.kind in _CANCEL_KINDS else MSG_PLAY,
         "severity": severity,
         "event_type": notice.extra.get("event_type", DEFAULT_EVENT_TYPE),
-        "area_code": notice.address,
+        "zone_id": notice.address,
+        "area_code": notice.extra.get("area_code", ""),
         "title": notice.title,
         "tts_text": notice.text,
         "repeat": repeat,
@@ -158,7 +165,7 @@ def classify(
     failure = http_failure(http_status, detail, retry_after)
     if failure is not None:
         return failure
-    if error == "unknown_area":
+    if error in ("unknown_zone", "unknown_area"):
         return PermanentDeliveryError(Reason.INVALID_ADDRESS, detail)
     return PermanentDeliveryError(Reason.CLIENT_ERROR, detail)
 
@@ -190,10 +197,12 @@ class Broadcast:
         self._clock = clock
 
     async def send(self, notice: Notice) -> Receipt:
-        """Ask the platform to play `notice` in its zone (`notice.address`, an area code)."""
-        if not (len(notice.address) == 12 and notice.address.isdigit()):
+        """Ask the platform to play `notice` in its zone (`notice.address`, the zone id)."""
+        area = notice.extra.get("area_code", "")
+        if not (len(area) == 12 and area.isdigit()):
             raise PermanentDeliveryError(
-                Reason.INVALID_ADDRESS, "a zone id must be a 12-digit area code"
+                Reason.INVALID_ADDRESS,
+                f"zone {notice.address} has no 12-digit area code (the EBM's AreaCode)",
             )
         now = self._clock()
         # A play must end after it starts; past its warning's expiry there is nothing

@@ -15,6 +15,7 @@ import aiohttp
 
 from channels.base import Channel
 from channels.simulate import SimulatedChannel
+from channels.tencent_api import SdkPool
 from channels.twilio_http import TwilioApi
 
 CHANNEL_NAMES = ("voice", "sms", "wechat", "broadcast")
@@ -32,9 +33,12 @@ class Providers:
     channels: dict[str, Channel]
     session: aiohttp.ClientSession
     twilio: TwilioApi | None = None
+    tencent_pool: SdkPool | None = None  # the threads Tencent Cloud's synchronous SDK runs on
     simulated: list[str] = field(default_factory=list)
 
     async def close(self) -> None:
         if self.twilio is not None:
             await self.twilio.close()
+        if self.tencent_pool is not None:
+            self.tencent_pool.close()
         await self.session.close()

@@ -6,15 +6,25 @@ channel whose provider's credentials are not configured stays in simulate mode.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import aiohttp
 
+from channels.aliyun_sms import VARIABLE_LIMIT, AliyunSms
+from channels.aliyun_voice import AliyunVoice
 from channels.broadcast import Broadcast
+from channels.provider_templates import ProviderTemplate, TemplateProblem, read_templates
 from channels.registry import Providers, simulated_channels
+from channels.tencent_api import SdkPool
+from channels.tencent_sms import TencentSms
+from channels.tencent_voice import TencentVoice
 from channels.twilio_http import TwilioApi
 from channels.twilio_sms import TwilioSms
 from channels.twilio_voice import TwilioVoice
 from channels.wechat import WeChatTemplate
 from channels.wechat_token import AccessTokens
+from dispatcher.core.errors import TemplateError
+from dispatcher.runtime.provider_choice import NOTICE_KINDS
 from dispatcher.runtime.settings import Settings
 
 
@@ -32,12 +42,21 @@ def build_providers(settings: Settings) -> Providers:
             api_base=settings.twilio_api_base,
         )
         providers.twilio = twilio
-        channels["sms"] = TwilioSms(
-            twilio, from_=settings.twilio_from, public_url=settings.public_url
-        )
-        channels["voice"] = TwilioVoice(
-            twilio, from_=settings.twilio_from, public_url=settings.public_url
-        )
+        if settings.provider_of("sms") == "twilio":
+            channels["sms"] = TwilioSms(
+                twilio, from_=settings.twilio_from, public_url=settings.public_url
+            )
+        if settings.provider_of("voice") == "twilio":
+            channels["voice"] = TwilioVoice(
+                twilio, from_=settings.twilio_from, public_url=settings.public_url
+            )
+    if settings.provider_of("sms") == "aliyun":
+        channels["sms"] = aliyun_sms(settings)
+    if settings.provider_of("voice") == "aliyun":
+        channels["voice"] = aliyun_voice(settings)
+    if "tencent" in (settings.provider_of("sms"), settings.provider_of("voice")):
+        providers.tencent_pool = SdkPool()
+        channels.update(tencent_channels(settings, providers.tencent_pool))
     if settings.wechat_appid and settings.wechat_secret and settings.wechat_template_id:
         tokens = AccessTokens(
             session,
@@ -60,3 +79,129 @@ def build_providers(settings: Settings) -> Providers:
         )
     providers.simulated = [name for name, channel in channels.items() if channel.simulated]
     return providers
+
+
+def provider_template_problems(settings: Settings) -> list[str]:
+    """Each problem of the templates the chosen providers will send, with its id, named
+    by folder and kind: checked before the service starts, so a template the provider
+    would refuse stops the start rather than the first warning."""
+    chosen = {
+        ("aliyun", "sms"): (settings.aliyun_sms_templates, False),
+        ("aliyun", "voice"): (settings.aliyun_tts_templates, False),
+        ("tencent", "sms"): (settings.tencent_sms_templates, True),
+        ("tencent", "voice"): (settings.tencent_vms_templates, True),
+    }
+    problems: list[str] = []
+    for channel in ("sms", "voice"):
+        provider = settings.provider_of(channel)
+        if (provider, channel) not in chosen:
+            continue
+        ids, numbered = chosen[(provider or "", channel)]
+        try:
+            read_templates(
+                settings.templates_dir / (provider or "") / channel,
+                ids,
+                numbered=numbered,
+                limit=VARIABLE_LIMIT,
+                kinds=NOTICE_KINDS,
+            )
+        except TemplateProblem as problem:
+            problems.append(str(problem))
+    return problems
+
+
+def check_provider_templates(settings: Settings) -> None:
+    """Raise TemplateError listing `provider_template_problems`, if any."""
+    problems = provider_template_problems(settings)
+    if problems:
+        raise TemplateError(problems)
+
+
+def aliyun_sms(settings: Settings) -> AliyunSms:
+    """Alibaba Cloud SMS, its templates read and checked from `templates/aliyun/sms/`."""
+    key_id, secret = settings.aliyun_access_key_id, settings.aliyun_access_key_secret
+    sign_name = settings.aliyun_sms_sign_name
+    if not (key_id and secret and sign_name):  # the settings refuse such a choice
+        raise ValueError("Alibaba Cloud SMS needs its credentials and sign name")
+    templates = read_templates(
+        settings.templates_dir / "aliyun" / "sms",
+        settings.aliyun_sms_templates,
+        numbered=False,
+        limit=VARIABLE_LIMIT,
+        kinds=NOTICE_KINDS,
+    )
+    return AliyunSms(
+        endpoint=settings.aliyun_sms_endpoint,
+        access_key_id=key_id,
+        access_key_secret=secret.get_secret_value(),
+        sign_name=sign_name,
+        templates=templates,
+    )
+
+
+def aliyun_voice(settings: Settings) -> AliyunVoice:
+    """Alibaba Cloud voice, its TTS templates read and checked from
+    `templates/aliyun/voice/`."""
+    key_id, secret = settings.aliyun_access_key_id, settings.aliyun_access_key_secret
+    if not (key_id and secret):  # the settings refuse such a choice
+        raise ValueError("Alibaba Cloud voice needs its credentials")
+    templates = read_templates(
+        settings.templates_dir / "aliyun" / "voice",
+        settings.aliyun_tts_templates,
+        numbered=False,
+        limit=VARIABLE_LIMIT,
+        kinds=NOTICE_KINDS,
+    )
+    return AliyunVoice(
+        endpoint=settings.aliyun_vms_endpoint,
+        access_key_id=key_id,
+        access_key_secret=secret.get_secret_value(),
+        templates=templates,
+        ivr_number=settings.aliyun_ivr_number,
+        thanks_code=settings.aliyun_ivr_thanks_code,
+        show_number=settings.aliyun_voice_show_number,
+    )
+
+
+def tencent_channels(settings: Settings, pool: SdkPool) -> dict[str, TencentSms | TencentVoice]:
+    """Tencent Cloud's SMS and voice, for the channels that chose it, their templates read
+    and checked from `templates/tencent/`."""
+    secret_id, key = settings.tencent_secret_id, settings.tencent_secret_key
+    if not (secret_id and key):  # the settings refuse such a choice
+        raise ValueError("Tencent Cloud needs its credentials")
+    built: dict[str, TencentSms | TencentVoice] = {}
+    if settings.provider_of("sms") == "tencent" and settings.tencent_sms_app_id:
+        built["sms"] = TencentSms(
+            endpoint=settings.tencent_sms_endpoint,
+            app_id=settings.tencent_sms_app_id,
+            sign_name=settings.tencent_sms_sign_name or "",
+            templates=_tencent_templates(settings, "sms", settings.tencent_sms_templates),
+            secret_id=secret_id,
+            secret_key=key.get_secret_value(),
+            region=settings.tencent_region,
+            pool=pool,
+        )
+    if settings.provider_of("voice") == "tencent" and settings.tencent_vms_app_id:
+        built["voice"] = TencentVoice(
+            endpoint=settings.tencent_vms_endpoint,
+            app_id=settings.tencent_vms_app_id,
+            templates=_tencent_templates(settings, "voice", settings.tencent_vms_templates),
+            night_calls=settings.tencent_vms_night_calls,
+            secret_id=secret_id,
+            secret_key=key.get_secret_value(),
+            region=settings.tencent_region,
+            pool=pool,
+        )
+    return built
+
+
+def _tencent_templates(
+    settings: Settings, channel: str, ids: Mapping[str, str]
+) -> dict[str, ProviderTemplate]:
+    return read_templates(
+        settings.templates_dir / "tencent" / channel,
+        ids,
+        numbered=True,
+        limit=VARIABLE_LIMIT,
+        kinds=NOTICE_KINDS,
+    )

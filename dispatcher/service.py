@@ -42,6 +42,7 @@ from dispatcher.engine.sender import ChannelLimits, Sender
 from dispatcher.engine.texts import Texts
 from dispatcher.files.policy_file import load_policy
 from dispatcher.files.roster_dir import load_roster
+from dispatcher.http.aliyun_callbacks import add_aliyun_routes
 from dispatcher.http.answer_page import add_answer_routes
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.broadcast_callbacks import add_broadcast_routes
@@ -54,10 +55,11 @@ from dispatcher.http.prometheus import METRICS, get_metrics
 from dispatcher.http.ratelimit import RateLimit
 from dispatcher.http.roster_endpoints import add_roster_routes
 from dispatcher.http.status import CLOCK, READER, add_status_routes
+from dispatcher.http.tencent_callbacks import add_tencent_routes
 from dispatcher.http.twilio_callbacks import add_twilio_routes
 from dispatcher.http.warnings_endpoint import INGESTOR, post_warning
 from dispatcher.http.wechat_callbacks import add_wechat_routes
-from dispatcher.providers import build_providers
+from dispatcher.providers import build_providers, check_provider_templates
 from dispatcher.runtime.heap import settle_heap
 from dispatcher.runtime.logs import configure_logging, redact_url
 from dispatcher.runtime.metrics import Metrics
@@ -134,6 +136,8 @@ def build_app(
         RateLimit(settings.answer_rate, settings.trusted_proxies),
     )
     add_twilio_routes(app)
+    add_aliyun_routes(app)
+    add_tencent_routes(app)
     add_wechat_routes(app)
     add_broadcast_routes(app)
     add_dashboard_routes(app)
@@ -407,6 +411,7 @@ def run_service(settings: Settings) -> int:
         refuse_example_roster(settings, settings.roster_dir, roster)
         policy = load_policy(settings.policy)
         Texts(settings.templates_dir, link_length=url_length(settings.public_url))
+        check_provider_templates(settings)
     except InputError as error:
         log.error("cannot start", problem=str(error))
         return 2

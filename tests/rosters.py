@@ -50,7 +50,6 @@ def write_county(
         phone = _phone("139", v + 1)
         persons_rows.append([secretary, f"村书记{v}", phone, "", "村书记", "", "county"])
         supervisor_phones.append(phone)
-        zones_rows.append([village_code, f"{village_code}001", f"第{v}村应急广播"])
         for g in range(per_village):
             n = v * per_village + g
             if n >= grid_persons:
@@ -58,6 +57,8 @@ def write_county(
             code = f"{village_code}{g + 1:03d}"
             lat, lon = 23.0 + (v % 100) * 0.005, 115.5 + (v // 100) * 0.005 + g * 0.0002
             grids_rows.append([code, f"第{v}村第{g + 1}网格", village_code, 80, 260, lat, lon])
+            # The village's loudspeakers serve all of its grids: one row per grid.
+            zones_rows.append([village_code, code, f"第{v}村应急广播"])
             phone = _phone("138", n)
             openid = f"oBench{n:022d}" if wechat else ""
             persons_rows.append(

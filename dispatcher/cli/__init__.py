@@ -2,7 +2,7 @@
 
 jiaoying serve                       run the dispatcher (settings from JIAOYING_*)
 jiaoying db upgrade|current          the database schema
-jiaoying roster check DIR            exit 1 listing every problem of a roster
+jiaoying roster check DIR|XLSX       exit 1 listing every problem of a roster
 jiaoying policy check FILE           exit 1 listing every problem of a policy
 jiaoying templates check DIR         exit 1 naming every SMS template that cannot fit
 jiaoying parse FILE [--roster DIR]   a warning, what would stop it, who would be called

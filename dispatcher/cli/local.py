@@ -9,12 +9,16 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from channels.aliyun_sms import VARIABLE_LIMIT
+from channels.provider_templates import folder_problems
 from dispatcher.core.durations import format_duration
 from dispatcher.core.links import url_length
+from dispatcher.core.voice_caps import voice_cap_breaches
 from dispatcher.engine.texts import PUBLIC_URL_BOUND, template_problems
 from dispatcher.files.policy_file import load_policy
 from dispatcher.files.roster_dir import check_roster, load_roster
-from dispatcher.runtime.settings import settings_or_exit
+from dispatcher.runtime.provider_choice import NOTICE_KINDS
+from dispatcher.runtime.settings import SettingsError, load_settings, settings_or_exit
 from dispatcher.store import migrate
 from dispatcher.store.db import open_database
 
@@ -97,12 +101,24 @@ def policy_check(args: argparse.Namespace) -> int:
         print(f"default_level: {policy.default_level.value} (a warning that states no level)")
     else:
         print("default_level: none (a warning that states no level is refused)")
+    for line in voice_cap_breaches(policy, args.voice_provider or _voice_provider()):
+        print(f"warning: {line}")
     return 0
+
+
+def _voice_provider() -> str | None:
+    """The configured voice provider; None when the environment configures none (or
+    cannot be read: `policy check` checks the policy, not the settings)."""
+    try:
+        return load_settings().provider_of("voice")
+    except SettingsError:
+        return None
 
 
 def templates_check(args: argparse.Namespace) -> int:
     public_url = args.public_url or "h" * PUBLIC_URL_BOUND
     problems = template_problems(args.directory, link_length=url_length(public_url))
+    problems += folder_problems(args.directory, NOTICE_KINDS, VARIABLE_LIMIT)
     if problems:
         print(f"{args.directory}: {len(problems)} problem(s)", file=sys.stderr)
         for problem in problems:
@@ -124,13 +140,20 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     database.add_parser("current", help="show the schema revision").set_defaults(run=db_current)
 
     roster = commands.add_parser("roster", help="roster tools").add_subparsers(required=True)
-    check = roster.add_parser("check", help="validate a roster directory")
-    check.add_argument("directory", type=Path)
+    check = roster.add_parser(
+        "check", help="validate a roster: a directory of CSV files or an .xlsx workbook"
+    )
+    check.add_argument("directory", type=Path, metavar="ROSTER")
     check.set_defaults(run=roster_check)
 
     policy = commands.add_parser("policy", help="policy tools").add_subparsers(required=True)
     check = policy.add_parser("check", help="validate a policy file")
     check.add_argument("file", type=Path)
+    check.add_argument(
+        "--voice-provider",
+        choices=("twilio", "aliyun", "tencent"),
+        help="check redials against its per-callee cap (default: JIAOYING_VOICE_PROVIDER)",
+    )
     check.set_defaults(run=policy_check)
 
     templates = commands.add_parser("templates", help="message template tools")

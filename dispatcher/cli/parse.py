@@ -36,10 +36,9 @@ def parse(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
     policy = load_policy(args.policy or settings_or_exit().policy)
-    found = review(reading, policy, datetime.now(UTC))
-    plan = None
-    if args.roster is not None:
-        plan = preview_plan(found, load_roster(args.roster), policy)
+    roster = load_roster(args.roster) if args.roster is not None else None
+    found = review(reading, policy, datetime.now(UTC), roster)
+    plan = preview_plan(found, roster, policy) if roster is not None else None
     if args.json:
         output: dict[str, Any] = {
             "warning": warning_to_data(found.warning),
@@ -60,7 +59,9 @@ def parse(args: argparse.Namespace) -> int:
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = commands.add_parser("parse", help="read a warning and show what would be done")
     command.add_argument("file", type=Path)
-    command.add_argument("--roster", type=Path, help="roster directory: who would be called")
+    command.add_argument(
+        "--roster", type=Path, help="roster (a directory or an .xlsx workbook): who would be called"
+    )
     command.add_argument("--policy", type=Path, help="policy file (default: JIAOYING_POLICY)")
     command.add_argument("--content-type", help="override the type guessed from the suffix")
     command.add_argument("--json", action="store_true", help="the same as JSON")

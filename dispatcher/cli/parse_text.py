@@ -53,13 +53,13 @@ def parse_lines(review: Review, plan: dict[str, Any] | None) -> list[str]:
         lines += [f"  - {blocker}" for blocker in review.blockers]
     else:
         lines.append("可以发出 would be dispatched")
-    if plan is not None:
+    if plan is not None and plan.get("blocked") not in review.blockers:
         lines += ["", *_plan_lines(plan)]
     return lines
 
 
 def _area(area: Any) -> str:
-    where = [*area.geocodes]
+    where = [*area.geocodes, *(f"{name} {value}" for name, value in area.other_geocodes)]
     if area.polygons:
         where.append(f"{len(area.polygons)} polygon")
     if area.circles:
@@ -88,6 +88,8 @@ def _plan_lines(plan: dict[str, Any]) -> list[str]:
         lines.append(f"  应答时限 answer within {plan['answer_within']} ({plan['level']})")
     zones = plan.get("broadcast_zones", [])
     lines.append(f"  广播 zones that play ({len(zones)}): {'、'.join(zones) or '（无）'}")
+    if plan.get("aliased_areas"):
+        lines.append(f"  区域别名 area aliases used: {'；'.join(plan['aliased_areas'])}")
     if plan.get("unmatched_areas"):
         lines.append(f"  未匹配区域 unmatched areas: {'；'.join(plan['unmatched_areas'])}")
     if plan.get("references_not_looked_up"):

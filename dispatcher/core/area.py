@@ -8,7 +8,9 @@ polygons and circles together; warning too many beats missing one):
   levels are dropped (`441500` → every grid of 汕尾市);
 - a polygon matches the grids whose location lies inside it or on its edge;
 - a circle matches the grids whose location is within `radius_km` along the earth's
-  surface.
+  surface;
+- a geocode of another scheme (UGC, FIPS6, a basin code), or the area's description,
+  matches through the roster's area aliases the grids their codes match.
 
 Grids without a location are matched by geocode only.
 """
@@ -25,8 +27,9 @@ import shapely
 
 from dispatcher.core.model import Area, Circle, Point, Polygon
 from dispatcher.core.roster import BroadcastZone, Grid, Person, Roster, admin_prefix
+from dispatcher.core.roster_aliases import AREA_DESC
 
-__all__ = ["EARTH_RADIUS_KM", "Resolution", "Target", "distance_km", "resolve"]
+__all__ = ["EARTH_RADIUS_KM", "Resolution", "Target", "describe_area", "distance_km", "resolve"]
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius
 FloatArray = npt.NDArray[np.float64]
@@ -46,13 +49,16 @@ class Resolution:
     """Who and what a warning's areas reach in the roster.
 
     `grids` is sorted by code, `recipients` by person id, `zones` by zone id; each
-    appears once. `unmatched` describes the areas that matched no grid at all.
+    appears once. `unmatched` describes the areas that matched no grid at all;
+    `aliased` says which of the roster's area aliases placed an area
+    (`UGC TXC157 → 441523100`).
     """
 
     grids: tuple[Grid, ...]
     recipients: tuple[Target, ...]
     zones: tuple[BroadcastZone, ...]
     unmatched: tuple[str, ...]
+    aliased: tuple[str, ...] = ()
 
     @property
     def unstaffed(self) -> tuple[Grid, ...]:
@@ -81,10 +87,14 @@ def resolve(areas: Iterable[Area], roster: Roster) -> Resolution:
     located = _Located.of(roster) if any(a.polygons or a.circles for a in unique) else None
     affected: set[str] = set()
     unmatched: dict[str, None] = {}
+    aliased: dict[str, None] = {}
     for area in unique:
         codes = _match(area, roster, located)
+        for name, value, code in _aliases(area, roster):
+            aliased[f"{name} {value} → {code}"] = None
+            codes |= {grid.code for grid in roster.grids_under(admin_prefix(code))}
         if not codes:
-            unmatched[_describe(area)] = None
+            unmatched[describe_area(area)] = None
         affected |= codes
     grids = tuple(roster.grids[code] for code in sorted(affected))
     answers_for: dict[str, list[str]] = {}
@@ -96,7 +106,7 @@ def resolve(areas: Iterable[Area], roster: Roster) -> Resolution:
         for person_id, codes in sorted(answers_for.items())
     )
     zones = roster.zones_of_grids(grid.code for grid in grids)
-    return Resolution(grids, recipients, zones, tuple(unmatched))
+    return Resolution(grids, recipients, zones, tuple(unmatched), tuple(aliased))
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +171,17 @@ def _within(circle: Circle, lats: FloatArray, lons: FloatArray) -> BoolArray:
     return within
 
 
-def _describe(area: Area) -> str:
+def _aliases(area: Area, roster: Roster) -> Iterable[tuple[str, str, str]]:
+    """(valueName, value, code) of each alias of the roster that places `area`."""
+    if not roster.aliases:
+        return
+    for name, value in (*area.other_geocodes, (AREA_DESC, area.description)):
+        for code in roster.alias_codes(name, value):
+            yield name, value, code
+
+
+def describe_area(area: Area) -> str:
+    """The area as a duty officer names it: its description, else its codes."""
     if area.description.strip():
         return area.description.strip()
     parts: Sequence[str] = area.geocodes or [

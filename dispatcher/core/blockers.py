@@ -17,11 +17,11 @@ from dispatcher.core.area import resolve
 from dispatcher.core.errors import InvalidWarning
 from dispatcher.core.model import MsgType, Warning
 from dispatcher.core.phones import mask_phone
-from dispatcher.core.plan import addresses_of, plan_alert, settle_level
+from dispatcher.core.plan import addresses_of, plan_alert, resolve_or_reject, settle_level
 from dispatcher.core.policy import Policy
 from dispatcher.core.preview import describe_plan
 from dispatcher.core.roster import Roster
-from dispatcher.core.warning_rules import Reading
+from dispatcher.core.warning_rules import Reading, has_place
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +40,11 @@ class Review:
     references: tuple[str, ...]
 
 
-def review(reading: Reading, policy: Policy, now: datetime) -> Review:
+def review(reading: Reading, policy: Policy, now: datetime, roster: Roster | None = None) -> Review:
     """The review of a reading without defects; raises `InvalidWarning` with every defect
-    of one that has them (or that could not be read at all)."""
+    of one that has them (or that could not be read at all). With `roster`, whether its
+    areas reach a grid of it (through its area aliases too); without, whether they could
+    be placed at all without aliases."""
     if reading.warning is None or reading.defects:
         raise InvalidWarning.of(reading.defects or reading.problems)
     warning = reading.warning
@@ -56,18 +58,33 @@ def review(reading: Reading, policy: Policy, now: datetime) -> Review:
         blockers.append(
             f"expires {warning.expires.isoformat()}: already expired, nobody would be called"
         )
-    if (
-        warning.msg_type in (MsgType.ALERT, MsgType.UPDATE)
-        and warning.infos
-        and not any(area.geocodes or area.polygons or area.circles for area in warning.areas)
-        and not any("area" in problem.path for problem in reading.problems)
-    ):
-        blockers.append("areas: none has an administrative code, polygon or circle to place it by")
+    if warning.msg_type in (MsgType.ALERT, MsgType.UPDATE) and warning.areas:
+        blockers += _area_blockers(warning, roster)
     references = tuple(
         f"{reference.sender},{reference.identifier},{reference.sent.isoformat()}"
         for reference in warning.references
     )
     return Review(settled, settled is not warning, tuple(blockers), references)
+
+
+def _area_blockers(warning: Warning, roster: Roster | None) -> list[str]:
+    if roster is not None:
+        try:
+            resolve_or_reject(warning, roster)
+        except InvalidWarning as nowhere:
+            return [str(nowhere)]
+        return []
+    if any(has_place(area) for area in warning.areas):
+        return []
+    cap = warning.source == "cap"
+    return [
+        f"{f'alert/info[{i}]/area[{a}]' if cap else f'infos[{i}].areas[{a}]'}: area has no "
+        "administrative code, polygon or circle; only a roster's area_aliases can place it ("
+        + (", ".join(f"{name} {value}" for name, value in area.other_geocodes) or "areaDesc")
+        + ")"
+        for i, info in enumerate(warning.infos)
+        for a, area in enumerate(info.areas)
+    ]
 
 
 def preview_plan(review: Review, roster: Roster, policy: Policy) -> dict[str, Any]:
@@ -89,6 +106,7 @@ def preview_plan(review: Review, roster: Roster, policy: Policy) -> dict[str, An
         "references_not_looked_up": list(review.references),
         "grids": [{"code": g.code, "name": g.name} for g in resolution.grids],
         "unmatched_areas": list(resolution.unmatched),
+        "aliased_areas": list(resolution.aliased),
         "broadcast_zones": [zone.name for zone in resolution.zones],
         "recipients": [
             {

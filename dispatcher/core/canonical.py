@@ -13,15 +13,24 @@ from collections.abc import Iterator
 from typing import Any
 
 from dispatcher.core.model import Point
-from dispatcher.core.roster import BroadcastZone, Grid, Person, Roster
+from dispatcher.core.roster import AreaAlias, BroadcastZone, Grid, Person, Roster
 
 
 def roster_to_data(roster: Roster) -> dict[str, Any]:
+    # Aliases only when there are some: a roster without keeps the digest it had before.
+    aliases = (
+        {"aliases": [_alias_data(a) for a in sorted(roster.aliases)]} if roster.aliases else {}
+    )
     return {
         "grids": [_grid_data(g) for g in _grids(roster)],
         "persons": [_person_data(p) for p in _persons(roster)],
-        "zones": [_zone_data(z) for z in _zones(roster)],
+        "zones": [_zone_data(row) for row in _zone_rows(roster)],
+        **aliases,
     }
+
+
+def _alias_data(a: AreaAlias) -> dict[str, Any]:
+    return {"value_name": a.value_name, "value": a.value, "code": a.code}
 
 
 def _grids(roster: Roster) -> list[Grid]:
@@ -32,8 +41,13 @@ def _persons(roster: Roster) -> list[Person]:
     return sorted(roster.persons.values(), key=lambda p: p.id)
 
 
-def _zones(roster: Roster) -> list[BroadcastZone]:
-    return sorted(roster.zones, key=lambda z: z.zone_id)
+def _zone_rows(roster: Roster) -> list[tuple[BroadcastZone, str]]:
+    # One row per zone and grid, as broadcast_zones.csv has them: a roster whose zones
+    # each cover one grid keeps the digest it had before zones could cover several.
+    return sorted(
+        ((z, code) for z in roster.zones for code in z.grid_codes),
+        key=lambda row: (row[0].zone_id, row[1]),
+    )
 
 
 def _grid_data(g: Grid) -> dict[str, Any]:
@@ -59,8 +73,9 @@ def _person_data(p: Person) -> dict[str, Any]:
     }
 
 
-def _zone_data(z: BroadcastZone) -> dict[str, Any]:
-    return {"zone_id": z.zone_id, "grid_code": z.grid_code, "name": z.name}
+def _zone_data(row: tuple[BroadcastZone, str]) -> dict[str, Any]:
+    zone, grid_code = row
+    return {"zone_id": zone.zone_id, "grid_code": grid_code, "name": zone.name}
 
 
 def roster_from_data(data: dict[str, Any]) -> Roster:
@@ -87,8 +102,17 @@ def roster_from_data(data: dict[str, Any]) -> Roster:
         )
         for p in data["persons"]
     }
-    zones = tuple(BroadcastZone(**z) for z in data["zones"])
-    return Roster(grids=grids, persons=persons, zones=zones)
+    grids_of: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    for z in data["zones"]:
+        grids_of.setdefault(z["zone_id"], []).append(z["grid_code"])
+        names[z["zone_id"]] = z["name"]
+    zones = tuple(
+        BroadcastZone(zone_id, tuple(sorted(codes)), names[zone_id])
+        for zone_id, codes in sorted(grids_of.items())
+    )
+    aliases = tuple(sorted(AreaAlias(**a) for a in data.get("aliases", ())))
+    return Roster(grids=grids, persons=persons, zones=zones, aliases=aliases)
 
 
 def roster_digest(roster: Roster) -> str:
@@ -110,10 +134,13 @@ def roster_json(roster: Roster) -> str:
 
 
 def _canonical_parts(roster: Roster, *, ascii_only: bool) -> Iterator[str]:
+    # In sorted key order, as canonical_json writes them.
+    aliases = (_alias_data(a) for a in sorted(roster.aliases))
     lists: tuple[tuple[str, Iterator[dict[str, Any]]], ...] = (
+        *((("aliases", aliases),) if roster.aliases else ()),
         ("grids", (_grid_data(g) for g in _grids(roster))),
         ("persons", (_person_data(p) for p in _persons(roster))),
-        ("zones", (_zone_data(z) for z in _zones(roster))),
+        ("zones", (_zone_data(row) for row in _zone_rows(roster))),
     )
     for n, (name, items) in enumerate(lists):
         yield f'{"," if n else "{"}"{name}":['

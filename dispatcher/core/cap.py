@@ -16,7 +16,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as DefusedET
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 
-from dispatcher.core.errors import InvalidWarning, NotDispatchable
+from dispatcher.core.errors import InvalidWarning
 from dispatcher.core.levels import resolve_level
 from dispatcher.core.model import Area, Circle, Info, MsgType, Polygon, Reference, Warning
 from dispatcher.core.warning_rules import (
@@ -263,7 +263,7 @@ class _Reader:
         areas = tuple(
             area
             for child, child_path in self._indexed(element, "area", path)
-            if (area := self._noted(self._area, child, child_path, msg_type)) is not None
+            if (area := self._noted(self._area, child, child_path)) is not None
         )
         return Info(
             language=self._text_of(element, "language", path) or "en-US",
@@ -310,7 +310,7 @@ class _Reader:
     def _value(self, element: Element, path: str) -> str:
         return self._optional(element, "value", f"{path}/value") or ""
 
-    def _area(self, element: Element, path: str, msg_type: MsgType) -> Area | None:
+    def _area(self, element: Element, path: str) -> Area | None:
         """The area, or None when a part of it had a problem (noted already)."""
         noted = len(self.problems)
         description = self._noted(lambda: self._required(element, "areaDesc", path))
@@ -324,20 +324,18 @@ class _Reader:
             for child, child_path in self._indexed(element, "circle", path)
             if (circle := self._noted(_circle, _text(child), child_path))
         ]
-        geocodes = []
+        geocodes, others = [], []
         for child, child_path in self._indexed(element, "geocode", path):
             name = self._optional(child, "valueName", f"{child_path}/valueName") or ""
-            code = admin_code(name, self._value(child, child_path))
+            value = self._value(child, child_path)
+            code = admin_code(name, value)
             if code is not None:
                 geocodes.append(code)
+            elif value.strip():
+                others.append((name.strip(), value.strip()))
         if description is None or len(self.problems) > noted:
             return None  # without its broken shape it would pass for a smaller area
-        try:
-            return finish_area(description, geocodes, polygons, circles, msg_type, path)
-        except NotDispatchable as unmatchable:
-            # Kept, so that a preview names the area it could not place.
-            self.problems.append(unmatchable)
-            return Area(description.strip(), tuple(geocodes), tuple(polygons), tuple(circles))
+        return self._noted(finish_area, description, geocodes, polygons, circles, path, others)
 
 
 def _text(element: Element) -> str:

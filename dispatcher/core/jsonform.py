@@ -76,13 +76,20 @@ class CircleForm(_Form):
     radius_km: float
 
 
+class GeocodeForm(_Form):
+    value_name: str
+    value: str
+
+
 class AreaForm(_Form):
-    """`geocodes` are administrative division codes only (6, 9 or 12 digits)."""
+    """`geocodes` are administrative division codes only (6, 9 or 12 digits); any other
+    scheme's codes (UGC, a basin) go in `other_geocodes`."""
 
     description: str
     geocodes: tuple[str, ...] = ()
     polygons: tuple[tuple[tuple[float, float], ...], ...] = ()
     circles: tuple[CircleForm, ...] = ()
+    other_geocodes: tuple[GeocodeForm, ...] = ()
 
 
 class ReferenceForm(_Form):
@@ -280,7 +287,7 @@ def _info(form: InfoForm, path: str, msg_type: MsgType, problems: Problems) -> I
         areas=tuple(
             area
             for index, area_form in enumerate(form.areas)
-            if (area := _area(area_form, f"{path}.areas[{index}]", msg_type, problems)) is not None
+            if (area := _area(area_form, f"{path}.areas[{index}]", problems)) is not None
         ),
     )
 
@@ -301,7 +308,7 @@ def _time(text: str | None, path: str) -> datetime | None:
     return None if text is None else parse_datetime(text, path)
 
 
-def _area(form: AreaForm, path: str, msg_type: MsgType, problems: Problems) -> Area | None:
+def _area(form: AreaForm, path: str, problems: Problems) -> Area | None:
     """The area, or None when a part of it had a problem (noted)."""
     noted = len(problems.found)
     for index, code in enumerate(form.geocodes):
@@ -331,8 +338,8 @@ def _area(form: AreaForm, path: str, msg_type: MsgType, problems: Problems) -> A
         form.geocodes,
         [polygon for polygon in polygons if polygon is not None],
         [circle for circle in circles if circle is not None],
-        msg_type,
         path,
+        [(code.value_name.strip(), code.value.strip()) for code in form.other_geocodes],
     )
 
 
@@ -403,7 +410,9 @@ def _info_data(info: Info) -> dict[str, Any]:
 
 
 def _area_data(area: Area) -> dict[str, Any]:
+    others = [{"value_name": name, "value": value} for name, value in area.other_geocodes]
     return {
+        **({"other_geocodes": others} if others else {}),
         "description": area.description,
         "geocodes": list(area.geocodes),
         "polygons": [

@@ -92,12 +92,16 @@ class Area:
 
     `geocodes` holds only values that are administrative division codes (6, 9 or 12
     digits, GB/T 2260 and its township/village extensions), whatever their valueName.
+    `other_geocodes` keeps the other geocodes as (valueName, value) pairs — a weather
+    service's zone (UGC, FIPS6, EMMA_ID), a river basin: a roster's area aliases may
+    place them.
     """
 
     description: str
     geocodes: tuple[str, ...] = ()
     polygons: tuple[Polygon, ...] = ()
     circles: tuple[Circle, ...] = ()
+    other_geocodes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dispatcher.core.area import Resolution, resolve
+from dispatcher.core.area import Resolution, describe_area, resolve
 from dispatcher.core.errors import InvalidWarning, NotDispatchable
 from dispatcher.core.lifecycle import Lifecycle, start
-from dispatcher.core.model import Level, MsgType, Warning, with_level
+from dispatcher.core.model import Area, Level, MsgType, Warning, with_level
 from dispatcher.core.policy import LevelPolicy, Policy
 from dispatcher.core.roster import Person, Roster
+from dispatcher.core.warning_rules import has_place
 
 
 def addresses_of(person: Person) -> frozenset[str]:
@@ -48,8 +49,17 @@ def recipients_of(resolution: Resolution) -> tuple[PlannedRecipient, ...]:
 
 
 def resolve_or_reject(warning: Warning, roster: Roster) -> Resolution:
-    """Resolve the warning's areas; raise InvalidWarning when they reach nobody."""
+    """Resolve the warning's areas; raise InvalidWarning when they reach nobody: no grid
+    in this roster (each area named, with the codes it gave), or no person for the grids."""
     resolution = resolve(warning.areas, roster)
+    if not resolution.grids:
+        areas = dict.fromkeys(warning.areas)
+        described = "; ".join(_with_codes(area) for area in areas) or "no area"
+        placeable = any(area.other_geocodes or not has_place(area) for area in areas)
+        hint = _ALIAS_HINT if placeable else ""
+        raise InvalidWarning(
+            f"unknown area: no grid in this roster for {described}{hint}", "alert/info/area"
+        )
     if not resolution.recipients:
         described = "; ".join(resolution.unmatched) or "no area"
         raise InvalidWarning(
@@ -57,6 +67,23 @@ def resolve_or_reject(warning: Warning, roster: Roster) -> Resolution:
             "alert/info/area",
         )
     return resolution
+
+
+_ALIAS_HINT = (
+    " (a geocode of another scheme, or an areaDesc, is placed by a row of the roster's"
+    " area_aliases: value_name,value,code)"
+)
+
+
+def _with_codes(area: Area) -> str:
+    codes = [*area.geocodes, *(f"{name} {value}" for name, value in area.other_geocodes)]
+    shapes = len(area.polygons) + len(area.circles)
+    parts = [
+        *codes[:6],
+        *(["…"] if len(codes) > 6 else []),
+        *([f"{shapes} shape(s)"] * bool(shapes)),
+    ]
+    return f"{describe_area(area)} [{', '.join(parts) or 'areaDesc only'}]"
 
 
 def settle_level(warning: Warning, default_level: Level | None) -> Warning:

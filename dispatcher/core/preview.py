@@ -107,6 +107,7 @@ def describe_plan(plan: Plan, roster: Roster) -> dict[str, Any]:
         "grids": [{"code": g.code, "name": g.name} for g in resolution.grids],
         "unstaffed_grids": [g.code for g in resolution.unstaffed],
         "unmatched_areas": list(resolution.unmatched),
+        "aliased_areas": list(resolution.aliased),
         "broadcast_zones": [z.name for z in resolution.zones],
         "recipients": recipients,
     }

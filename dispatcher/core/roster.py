@@ -1,9 +1,10 @@
 """The roster (网格名册): grids, the persons who answer for them, and broadcast zones.
 
-Townships keep the roster as three CSV files edited in spreadsheets (DESIGN.md,
-"Roster"). `build_roster` validates their rows all-or-nothing: every problem in every
-file is reported at once as `file:line: reason`, and a roster with any problem is not
-built. Reading the files is `dispatcher.files.roster_dir`'s; everything here is pure.
+Townships keep the roster as CSV files edited in spreadsheets, or as one Excel workbook
+with a sheet per table (DESIGN.md, "Roster"). `build_roster` validates their rows
+all-or-nothing: every problem in every table is reported at once as `file:line: reason`
+(`sheet!row: reason` for a workbook), and a roster with any problem is not built.
+Reading the files is `dispatcher.files`'; everything here is pure.
 
 Rules the contract leaves open, decided here:
 
@@ -20,6 +21,8 @@ Rules the contract leaves open, decided here:
 - `wechat_openid` is 6-64 of `A-Z a-z 0-9 - _`. Two persons may share a phone number
   (one official listed in two roles).
 - A problem about a whole file that has no line (a missing file) reads `file: reason`.
+- Persons are read by `roster_persons`; loudspeaker zones, which repeat with each grid
+  they cover, by `roster_zones`; area aliases (optional) by `roster_aliases`.
 """
 
 from __future__ import annotations
@@ -33,9 +36,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from dispatcher.core.model import Point
-from dispatcher.core.phones import normalise_phone
+from dispatcher.core.roster_aliases import AREA_DESC, AreaAlias, alias_key, parse_aliases
+from dispatcher.core.roster_persons import Person, first_seen, parse_persons
+from dispatcher.core.roster_zones import BroadcastZone, parse_zones
 
 __all__ = [
+    "AreaAlias",
     "BroadcastZone",
     "Grid",
     "Person",
@@ -50,9 +56,11 @@ __all__ = [
 GRIDS_FILE = "grids.csv"
 PERSONS_FILE = "persons.csv"
 ZONES_FILE = "broadcast_zones.csv"
+ALIASES_FILE = "area_aliases.csv"
 GRID_COLUMNS = ("code", "name", "parent_code", "households", "population", "lat", "lon")
 PERSON_COLUMNS = ("id", "name", "phone", "wechat_openid", "role", "grid_codes", "supervisor_id")
 ZONE_COLUMNS = ("zone_id", "grid_code", "name")
+ALIAS_COLUMNS = ("value_name", "value", "code")
 
 # Province(2) city(2) county(2) township(3) village(3), GB/T 2260 and its extensions.
 _ADMIN_BOUNDARIES = (2, 4, 6, 9, 12)
@@ -95,32 +103,6 @@ class Grid:
     location: Point | None
 
 
-@dataclass(frozen=True, slots=True)
-class Person:
-    """A person who can be called: a grid person, or a supervisor up the chain.
-
-    `phone` is E.164. At least one of `phone` and `wechat_openid` is set in a loaded
-    roster. `supervisor_id` is who is called when this person does not answer.
-    """
-
-    id: str
-    name: str
-    phone: str | None
-    wechat_openid: str | None
-    role: str
-    grid_codes: tuple[str, ...]
-    supervisor_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class BroadcastZone:
-    """An emergency-broadcast loudspeaker zone, played when its grid is affected."""
-
-    zone_id: str
-    grid_code: str
-    name: str
-
-
 @dataclass(frozen=True)
 class Roster:
     """The roster, with the indexes area resolution needs built once.
@@ -131,12 +113,17 @@ class Roster:
     grids: Mapping[str, Grid]
     persons: Mapping[str, Person]
     zones: tuple[BroadcastZone, ...] = ()
+    aliases: tuple[AreaAlias, ...] = ()
     _codes: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _by_grid: Mapping[str, tuple[Person, ...]] = field(init=False, repr=False, compare=False)
     _zones_by_grid: Mapping[str, tuple[BroadcastZone, ...]] = field(
         init=False, repr=False, compare=False
     )
     _by_phone: Mapping[str, tuple[Person, ...]] = field(init=False, repr=False, compare=False)
+    _zones: Mapping[str, BroadcastZone] = field(init=False, repr=False, compare=False)
+    _aliases: Mapping[tuple[str, str], tuple[str, ...]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         by_grid: dict[str, list[Person]] = {}
@@ -148,11 +135,17 @@ class Roster:
                 by_phone.setdefault(person.phone, []).append(person)
         zones_by_grid: dict[str, list[BroadcastZone]] = {}
         for zone in sorted(self.zones, key=lambda zone: zone.zone_id):
-            zones_by_grid.setdefault(zone.grid_code, []).append(zone)
+            for code in zone.grid_codes:
+                zones_by_grid.setdefault(code, []).append(zone)
         object.__setattr__(self, "_codes", tuple(sorted(self.grids)))
         object.__setattr__(self, "_by_grid", {k: tuple(v) for k, v in by_grid.items()})
         object.__setattr__(self, "_zones_by_grid", {k: tuple(v) for k, v in zones_by_grid.items()})
         object.__setattr__(self, "_by_phone", {k: tuple(v) for k, v in by_phone.items()})
+        object.__setattr__(self, "_zones", {zone.zone_id: zone for zone in self.zones})
+        aliases: dict[tuple[str, str], list[str]] = {}
+        for alias in self.aliases:
+            aliases.setdefault(alias_key(alias.value_name, alias.value), []).append(alias.code)
+        object.__setattr__(self, "_aliases", {k: tuple(v) for k, v in aliases.items()})
 
     def grids_under(self, prefix: str) -> tuple[Grid, ...]:
         """Every grid whose code starts with `prefix`, sorted by code ("" gives none)."""
@@ -179,9 +172,23 @@ class Roster:
         return self._by_phone.get(phone, ())
 
     def zones_of_grids(self, codes: Iterable[str]) -> tuple[BroadcastZone, ...]:
-        """The broadcast zones of the given grids, each once, sorted by zone id."""
+        """The broadcast zones of the given grids, each once however many of its grids are
+        given, sorted by zone id."""
         found = {zone.zone_id: zone for code in codes for zone in self._zones_by_grid.get(code, ())}
         return tuple(found[zone_id] for zone_id in sorted(found))
+
+    def alias_codes(self, value_name: str, value: str) -> tuple[str, ...]:
+        """The roster's codes a geocode of another scheme stands for, by `area_aliases`;
+        `value_name` `areaDesc` looks up an area's description. None known: ()."""
+        return self._aliases.get(alias_key(value_name, value), ())
+
+    def description_codes(self, description: str) -> tuple[str, ...]:
+        """The roster's codes an area's description alone stands for (`areaDesc` aliases)."""
+        return self.alias_codes(AREA_DESC, description)
+
+    def zone(self, zone_id: str) -> BroadcastZone | None:
+        """The zone `zone_id`; None for an id this roster does not list."""
+        return self._zones.get(zone_id)
 
     def supervisor_chain(self, person_id: str) -> tuple[Person, ...]:
         """The supervisors of `person_id`, nearest first, without the person.
@@ -203,22 +210,39 @@ class Roster:
 Row = tuple[int, dict[str, str]]  # (physical line, cells by column)
 Report = Callable[[int, str], None]  # (line, reason); line 0: the file as a whole
 
-_FILE_ORDER = {GRIDS_FILE: 0, PERSONS_FILE: 1, ZONES_FILE: 2}
+_FILE_ORDER = {GRIDS_FILE: 0, PERSONS_FILE: 1, ZONES_FILE: 2, ALIASES_FILE: 3}
 
 
 class RosterProblems:
-    """Every problem found in the roster's files, reported as `file:line: reason`."""
+    """Every problem found in the roster's tables, reported as `file:line: reason`, or as
+    `sheet!row: reason` for a workbook (`sheets=True`; a sheet is named as its file
+    without `.csv`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, sheets: bool = False) -> None:
         self.items: list[tuple[str, int, str]] = []
+        self.sheets = sheets
 
     def of(self, file: str) -> Report:
         """The report function for one file's problems."""
         return lambda line, reason: self.items.append((file, line, reason))
 
+    def name(self, file: str) -> str:
+        """How a problem names the table of `file`: the file, or `sheet NAME`."""
+        return f"sheet {sheet_name(file)}" if self.sheets else file
+
     def formatted(self) -> list[str]:
         items = sorted(self.items, key=lambda item: (_FILE_ORDER[item[0]], item[1]))
+        if self.sheets:
+            return [
+                f"{sheet_name(file)}!{line}: {why}" if line else f"{sheet_name(file)}: {why}"
+                for file, line, why in items
+            ]
         return [f"{file}:{line}: {why}" if line else f"{file}: {why}" for file, line, why in items]
+
+
+def sheet_name(file: str) -> str:
+    """The workbook sheet that holds the table of `file`: `persons.csv` → `persons`."""
+    return file.removesuffix(".csv")
 
 
 def build_roster(
@@ -226,29 +250,28 @@ def build_roster(
     person_rows: Iterable[Row] | None,
     zone_rows: Iterable[Row] | None,
     problems: RosterProblems,
+    alias_rows: Iterable[Row] | None = (),
 ) -> tuple[Roster | None, list[str]]:
-    """Validate the three tables' rows (None: that file could not be read at all) into a
+    """Validate the tables' rows (None: that file could not be read at all) into a
     roster; with any problem, None and every problem, the readers' included."""
     # A file that could not be read at all leaves its references unchecked (None) rather
     # than burying the one real problem under a "not found" for every reference to it.
-    grids = _parse_grids(grid_rows, problems.of(GRIDS_FILE)) if grid_rows is not None else None
-    persons = _parse_persons(person_rows or (), grids, problems.of(PERSONS_FILE))
-    zones = _parse_zones(zone_rows or (), grids, problems.of(ZONES_FILE))
+    grids_name = problems.name(GRIDS_FILE)
+    grids = (
+        _parse_grids(grid_rows, problems.of(GRIDS_FILE), grids_name)
+        if grid_rows is not None
+        else None
+    )
+    tables = (grids_name, problems.name(PERSONS_FILE))
+    persons = parse_persons(person_rows or (), grids, problems.of(PERSONS_FILE), tables)
+    zones = parse_zones(zone_rows or (), grids, problems.of(ZONES_FILE), grids_name)
+    aliases = parse_aliases(alias_rows or (), grids, admin_prefix, problems.of(ALIASES_FILE))
     if problems.items or grids is None:
         return None, problems.formatted()
-    return Roster(MappingProxyType(grids), MappingProxyType(persons), tuple(zones)), []
+    return Roster(MappingProxyType(grids), MappingProxyType(persons), zones, aliases), []
 
 
-def _first(seen: dict[str, int], key: str, line: int, what: str, report: Report) -> bool:
-    """Remember `key` and return True, or report it as a duplicate and return False."""
-    if key in seen:
-        report(line, f"duplicate {what} {key} (first on line {seen[key]})")
-        return False
-    seen[key] = line
-    return True
-
-
-def _parse_grids(rows: Iterable[Row], report: Report) -> dict[str, Grid]:
+def _parse_grids(rows: Iterable[Row], report: Report, grids_name: str) -> dict[str, Grid]:
     grids: dict[str, Grid] = {}
     lines: dict[str, int] = {}
     for line, cells in rows:
@@ -260,17 +283,19 @@ def _parse_grids(rows: Iterable[Row], report: Report) -> dict[str, Grid]:
             report(line, "name is empty")
         if not _GRID_CODE.fullmatch(code):
             report(line, _bad_code(code))
-        elif _first(lines, code, line, "grid code", report):
+        elif first_seen(lines, code, line, "grid code", report):
             # Interned: a county repeats each parent code for hundreds of grids.
             grids[code] = Grid(code, name, sys.intern(parent), households, population, location)
     for grid in grids.values():
-        problem = _parent_problem(grid.code, grid.parent_code, grids)
+        problem = _parent_problem(grid.code, grid.parent_code, grids, grids_name)
         if problem:
             report(lines[grid.code], problem)
     return grids
 
 
-def _parent_problem(code: str, parent: str, grids: Mapping[str, Grid]) -> str | None:
+def _parent_problem(
+    code: str, parent: str, grids: Mapping[str, Grid], grids_name: str
+) -> str | None:
     if not parent or (parent != code and code.startswith(parent) and parent in grids):
         return None
     if parent == code:
@@ -281,7 +306,7 @@ def _parent_problem(code: str, parent: str, grids: Mapping[str, Grid]) -> str | 
     if prefix and code.startswith(prefix) and prefix != code:
         return None
     return (
-        f"parent_code {parent} is neither a grid in {GRIDS_FILE} nor an administrative "
+        f"parent_code {parent} is neither a grid in {grids_name} nor an administrative "
         f"code (6, 9 or 12 digits) that contains grid {code}"
     )
 
@@ -319,103 +344,3 @@ def _location(lat_text: str, lon_text: str, line: int, report: Report) -> Point 
         report(line, f"lat {lat_text}, lon {lon_text} out of range{swapped}")
         return None
     return Point(lat, lon)
-
-
-def _shared(code: str, grids: Mapping[str, Grid] | None) -> str:
-    grid = grids.get(code) if grids is not None else None
-    return grid.code if grid is not None else sys.intern(code)
-
-
-def _parse_persons(
-    rows: Iterable[Row], grids: Mapping[str, Grid] | None, report: Report
-) -> dict[str, Person]:
-    persons: dict[str, Person] = {}
-    lines: dict[str, int] = {}
-    for line, cells in rows:
-        person_id, phone_text, openid = cells["id"], cells["phone"], cells["wechat_openid"]
-        if not cells["name"]:
-            report(line, "name is empty")
-        phone = _phone(phone_text, line, report)
-        if openid and not _OPENID.fullmatch(openid):
-            report(line, "wechat_openid must be 6-64 letters, digits, '-' or '_'")
-        if not phone_text and not openid:
-            report(line, "no phone and no wechat_openid: nobody could reach this person")
-        split = (code.strip() for code in _GRID_SEPARATORS.split(cells["grid_codes"]))
-        # Each code, role and supervisor id is shared with every other person who has it
-        # (and a code with its grid): a province's roster is held in memory whole.
-        codes = tuple(_shared(code, grids) for code in dict.fromkeys(c for c in split if c))
-        for code in codes:
-            if grids is not None and code not in grids:
-                report(line, f"grid {code} is not in {GRIDS_FILE}")
-        if not person_id:
-            report(line, "id is empty")
-        elif _first(lines, person_id, line, "person id", report):
-            supervisor = sys.intern(cells["supervisor_id"]) or None
-            role = sys.intern(cells["role"])
-            persons[person_id] = Person(
-                person_id, cells["name"], phone, openid or None, role, codes, supervisor
-            )
-    _check_supervisors(persons, lines, report)
-    return persons
-
-
-def _phone(text: str, line: int, report: Report) -> str | None:
-    if not text:
-        return None
-    if _EXCEL_SCIENTIFIC.fullmatch(text):
-        report(line, "phone was turned into a number by the spreadsheet; format as text")
-        return None
-    try:
-        return normalise_phone(text)
-    except ValueError as exc:
-        report(line, str(exc))
-        return None
-
-
-def _check_supervisors(
-    persons: Mapping[str, Person], lines: Mapping[str, int], report: Report
-) -> None:
-    boss: dict[str, str] = {}
-    for person in persons.values():
-        supervisor, line = person.supervisor_id, lines[person.id]
-        if supervisor == person.id:
-            report(line, f"{person.id} cannot supervise themselves")
-        elif supervisor is not None and supervisor not in persons:
-            report(line, f"supervisor_id {supervisor} is not a person in {PERSONS_FILE}")
-        elif supervisor is not None:
-            boss[person.id] = supervisor
-    # Each person has at most one supervisor, so walking up from everyone finds every
-    # cycle; `done` makes the whole walk linear in the number of persons.
-    done: set[str] = set()
-    for start in persons:
-        path: dict[str, None] = {}
-        node: str | None = start
-        while node is not None and node not in done and node not in path:
-            path[node] = None
-            node = boss.get(node)
-        if node is not None and node in path:
-            cycle = list(path)[list(path).index(node) :]
-            turn = cycle.index(min(cycle, key=lines.__getitem__))
-            ordered = [*cycle[turn:], *cycle[:turn], cycle[turn]]
-            report(lines[cycle[turn]], "supervisor chain loops: " + " → ".join(ordered))
-        done.update(path)
-
-
-def _parse_zones(
-    rows: Iterable[Row], grids: Mapping[str, Grid] | None, report: Report
-) -> list[BroadcastZone]:
-    zones: list[BroadcastZone] = []
-    lines: dict[str, int] = {}
-    for line, cells in rows:
-        zone_id, grid_code = cells["zone_id"], cells["grid_code"]
-        if not cells["name"]:
-            report(line, "name is empty")
-        if not grid_code:
-            report(line, "grid_code is empty")
-        elif grids is not None and grid_code not in grids:
-            report(line, f"grid {grid_code} is not in {GRIDS_FILE}")
-        if not zone_id:
-            report(line, "zone_id is empty")
-        elif _first(lines, zone_id, line, "zone id", report):
-            zones.append(BroadcastZone(zone_id, grid_code, cells["name"]))
-    return zones

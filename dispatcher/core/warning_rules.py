@@ -263,25 +263,31 @@ def finish_area(
     geocodes: Iterable[str],
     polygons: Iterable[Polygon],
     circles: Iterable[Circle],
-    msg_type: MsgType,
     path: str,
+    other_geocodes: Iterable[tuple[str, str]] = (),
 ) -> Area:
     """An `Area` from validated parts.
 
-    Raises `InvalidWarning` when the description is empty, `NotDispatchable` when an
-    Alert or Update area names no place jiaoying can match people against.
+    Raises `InvalidWarning` when the description is empty. An area with no division
+    code, polygon or circle is kept: the roster's area aliases may place it by another
+    geocode or by its description, and planning says so when they do not.
     """
     area = Area(
         description=description.strip(),
         geocodes=tuple(dict.fromkeys(geocodes)),
         polygons=tuple(polygons),
         circles=tuple(circles),
+        other_geocodes=tuple(dict.fromkeys(other_geocodes)),
     )
     if not area.description:
         raise InvalidWarning("area has no description (areaDesc)", path)
-    if msg_type in _ACTED_ON and not (area.geocodes or area.polygons or area.circles):
-        raise NotDispatchable("area has no administrative code, polygon or circle", path)
     return area
+
+
+def has_place(area: Area) -> bool:
+    """Whether `area` can be placed without a roster's aliases: a division code, a polygon
+    or a circle."""
+    return bool(area.geocodes or area.polygons or area.circles)
 
 
 def check_infos(msg_type: MsgType, infos: Sequence[Info], path: str, info_name: str) -> None:

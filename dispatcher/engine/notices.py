@@ -86,7 +86,8 @@ class NoticeFactory:
             drill=warning.drill,
             answer_url=answer_url,
             valid_until=valid_until,
-            extra=dict(extra or {}),
+            # The person's name for providers that fill pre-approved templates.
+            extra={"name": addressee.name, **(extra or {})},
         )
 
 
@@ -101,8 +102,14 @@ def addressee_of(
             codes = grids_of.get(claim.recipient_id, ()) if grids_of and claim.recipient_id else ()
             grids = tuple(roster.grids[c].name if c in roster.grids else c for c in codes)
             return Addressee(person.name, person.role, grids)
-    if claim.zone_id is not None:
-        for zone in roster.zones:
-            if zone.zone_id == claim.zone_id:
-                return Addressee(zone.name)
-    return Addressee("")
+    zone = roster.zone(claim.zone_id) if claim.zone_id is not None else None
+    return Addressee(zone.name if zone is not None else "")
+
+
+def extra_of(roster: Roster, claim: Claim, *, full_message: bool) -> dict[str, str] | None:
+    # A zone id is the platform's name for its loudspeakers; the EBM needs an area code.
+    extra = {"full_message": "1"} if full_message else {}
+    zone = roster.zone(claim.zone_id) if claim.zone_id is not None else None
+    if zone is not None:
+        extra["area_code"] = zone.area_code
+    return extra or None

@@ -140,6 +140,13 @@ class Replies:
             payload = row.scalar_one_or_none()
         return None if payload is None else notice_from_data(payload)
 
+    async def send_of(self, provider_id: str) -> tuple[str, str] | None:
+        """(key, notice kind) of the send the provider knows as `provider_id` (a call id
+        in a push that names no key of ours)."""
+        async with self._db.reader.connect() as conn:
+            notice = await find_attempt(conn, provider_id=provider_id)
+        return None if notice is None else (notice.key, notice.kind)
+
     async def send_state(self, key: str) -> tuple[str, str | None] | None:
         """(status, error reason) of send `key` as stored (e.g. "failed", "voicemail")."""
         async with self._db.reader.connect() as conn:

@@ -32,7 +32,7 @@ from dispatcher.core.jsonform import warning_from_data
 from dispatcher.core.links import Target
 from dispatcher.core.machine import NoticeKind, decide
 from dispatcher.core.policy import LevelPolicy
-from dispatcher.engine.notices import NoticeFactory, addressee_of, notice_to_data
+from dispatcher.engine.notices import NoticeFactory, addressee_of, extra_of, notice_to_data
 from dispatcher.engine.roster_book import RosterBook
 from dispatcher.engine.sender import Order, Sender
 from dispatcher.engine.texts import WarningText
@@ -288,7 +288,7 @@ class Scheduler:
                 link=link,
                 silent=silent,
                 grid_names=grid_names,
-                extra={"full_message": "1"} if full_message else None,
+                extra=extra_of(roster, claim, full_message=full_message),
             )
             notices[claim.key] = (notice, claim.recipient_id)
             rows.append(

@@ -26,6 +26,7 @@ import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from channels.base import (
+    BatchChannel,
     Channel,
     DeliveryError,
     Notice,
@@ -38,6 +39,7 @@ from channels.base import (
     UncertainDeliveryError,
 )
 from dispatcher.core.priority import rank_of
+from dispatcher.engine.batching import Batcher
 from dispatcher.engine.breaker import Breaker, ChannelDown
 from dispatcher.engine.channel_gate import ChannelGate
 
@@ -101,6 +103,7 @@ class Sender:
             name: max(1, math.ceil(gate.per_second * AHEAD)) for name, gate in self._gates.items()
         }
         self._breakers = {name: Breaker(name) for name in channels}
+        self._batches = Batcher(self._send_batch)
         self._window_size = window
         self._window = asyncio.Semaphore(window)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -225,7 +228,13 @@ class Sender:
 
     async def _send(self, channel: Channel, notice: Notice, *, first: bool = False) -> Receipt:
         """One try; `first`: the send's first, which counts as started once it is let
-        through its channel's gate (or refused before it)."""
+        through its channel's gate (or refused before it; in a batch, once that is done)."""
+        if isinstance(channel, BatchChannel):
+            try:
+                return await self._batches.send(channel, notice)
+            finally:
+                if first:
+                    self._started(notice.channel)
         breaker = self._breakers[notice.channel]
         try:
             breaker.check()  # fail now rather than queue behind a provider that stopped answering
@@ -251,6 +260,27 @@ class Sender:
     def _started(self, channel: str) -> None:
         self._unstarted[channel] -= 1
         self._freed.set()
+
+    async def _send_batch(
+        self, channel: BatchChannel, notices: Sequence[Notice]
+    ) -> list[Receipt | DeliveryError]:
+        """One batch request, as `_send` makes one request: breaker, gate (the batch's
+        most urgent notice gives its place in line)."""
+        breaker = self._breakers[channel.name]
+        breaker.check()
+        rank = max(rank_of(notice.level) for notice in notices)
+        async with self._gates[channel.name].place(rank, notices[0].warning_id):
+            trial = breaker.before_send()
+            try:
+                outcomes = await channel.send_batch(notices)
+            except DeliveryError as error:
+                breaker.answered(error, trial=trial)
+                raise
+            except BaseException:
+                breaker.abandoned(trial=trial)
+                raise
+        breaker.answered(None, trial=trial)
+        return outcomes
 
     async def _send_again(
         self, channel: Channel, notice: Notice, failed: TransientDeliveryError, started: float

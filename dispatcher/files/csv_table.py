@@ -14,7 +14,7 @@ from dispatcher.core.roster import Report, Row
 if TYPE_CHECKING:
     from _csv import Reader
 
-__all__ = ["read_table"]
+__all__ = ["header_problem", "read_table"]
 
 
 def read_table(path: Path, columns: tuple[str, ...], report: Report) -> Iterator[Row] | None:
@@ -32,7 +32,7 @@ def read_table(path: Path, columns: tuple[str, ...], report: Report) -> Iterator
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [cell.strip() for cell in next(reader, [])]
     if tuple(header) != columns:
-        report(1, _header_problem(header, columns))
+        report(1, header_problem(header, columns))
         return None
     return _rows(reader, columns, report)
 
@@ -53,7 +53,7 @@ def _rows(reader: Reader, columns: tuple[str, ...], report: Report) -> Iterator[
         yield row_line, {c: cell.strip() for c, cell in zip(columns, cells, strict=True)}
 
 
-def _header_problem(header: list[str], columns: tuple[str, ...]) -> str:
+def header_problem(header: list[str], columns: tuple[str, ...]) -> str:
     expected = f"header must be {','.join(columns)}"
     if not any(header):
         return f"{expected}; the first line is empty"

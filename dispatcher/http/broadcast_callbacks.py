@@ -94,7 +94,7 @@ async def receive_play_report(request: web.Request) -> web.StreamResponse:
     log.info(
         "broadcast play report",
         key=key,
-        zone=str(report.get("area_code", "")),
+        zone=str(report.get("zone_id") or report.get("area_code", ""))[:64],
         state=state.name.lower(),
         recorded=recorded,
     )

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from dispatcher.runtime.logs import redact_url
+from dispatcher.runtime.provider_choice import NOTICE_KINDS, PROVIDERS
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -30,6 +31,8 @@ _E164 = re.compile(r"\+[1-9]\d{6,14}")
 _TOKEN_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 _LINK_SECRET = re.compile(r".{32,}", re.DOTALL)
 _MIN_API_TOKEN = 16
+_TEMPLATE_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+_CALLBACK_SECRET = re.compile(r"[A-Za-z0-9_\-]{24,}")
 SEND_CHANNELS = ("voice", "sms", "wechat", "broadcast")
 
 
@@ -204,6 +207,64 @@ def _parse_networks(value: Any) -> tuple[IPv4Network | IPv6Network, ...]:
     return tuple(networks)
 
 
+def _parse_provider(value: Any) -> str:
+    text = _text(value).lower()
+    if text not in PROVIDERS:
+        raise ValueError(f"must be one of {', '.join(PROVIDERS)} {_got(text)}")
+    return text
+
+
+def _parse_templates(value: Any) -> dict[str, str]:
+    """`alert=SMS_1234,update=SMS_1235,…`: notice kind → the console's template id."""
+    if isinstance(value, Mapping):
+        entries = [(str(kind), _text(code)) for kind, code in value.items()]
+    else:
+        entries = []
+        for entry in _text(value).split(","):
+            if entry.strip():
+                kind, _, code = entry.partition("=")
+                entries.append((kind.strip(), code.strip()))
+    problems: list[str] = []
+    templates: dict[str, str] = {}
+    for kind, code in entries:
+        if kind not in NOTICE_KINDS:
+            problems.append(f"{kind!r} is not a notice kind (known: {', '.join(NOTICE_KINDS)})")
+        elif kind in templates:
+            problems.append(f"{kind!r} is given twice")
+        elif not _TEMPLATE_ID.fullmatch(code):
+            problems.append(f"{kind}: must be kind=template id {_got(code)}")
+        else:
+            templates[kind] = code
+    if problems:
+        raise ValueError("\n".join(problems))
+    return templates
+
+
+def _parse_callback_secrets(value: Any) -> tuple[str, ...]:
+    entries = (
+        [_text(item) for item in value]
+        if isinstance(value, tuple | list)
+        else [entry.strip() for entry in _text(value).split(",") if entry.strip()]
+    )
+    # Never quoted: each is a secret.
+    for position, entry in enumerate(entries, start=1):
+        if not _CALLBACK_SECRET.fullmatch(entry):
+            raise ValueError(
+                f"secret {position} must be at least 24 letters, digits, '-' or '_' "
+                "(it rides in a URL path)"
+            )
+    return tuple(entries)
+
+
+def _parse_flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _text(value).lower()
+    if text not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"must be true or false {_got(text)}")
+    return text in ("true", "1", "yes")
+
+
 def _parse_seconds(value: Any) -> float:
     text = _text(value)
     try:
@@ -221,7 +282,10 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "http_host": _parse_word,
     "http_port": _parse_port,
     "public_url": _parse_http_url,
-    "roster_dir": _existing("directory", Path.is_dir),
+    "roster_dir": _existing(
+        "directory or .xlsx workbook",
+        lambda path: path.is_dir() or (path.is_file() and path.suffix.lower() == ".xlsx"),
+    ),
     "policy": _existing("file", Path.is_file),
     "templates_dir": _existing("directory", Path.is_dir),
     "api_tokens": _parse_api_tokens,
@@ -244,4 +308,29 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "send_rates": _parse_send_rates,
     "answer_rate": _parse_count,
     "trusted_proxies": _parse_networks,
+    "sms_provider": _parse_provider,
+    "voice_provider": _parse_provider,
+    "aliyun_access_key_id": _parse_word,
+    "aliyun_access_key_secret": _parse_word,
+    "aliyun_sms_sign_name": _text,
+    "aliyun_sms_templates": _parse_templates,
+    "aliyun_sms_endpoint": _parse_http_url,
+    "aliyun_tts_templates": _parse_templates,
+    "aliyun_ivr_number": _parse_word,
+    "aliyun_ivr_thanks_code": _parse_word,
+    "aliyun_voice_show_number": _parse_word,
+    "aliyun_vms_endpoint": _parse_http_url,
+    "tencent_secret_id": _parse_word,
+    "tencent_secret_key": _parse_word,
+    "tencent_region": _parse_word,
+    "tencent_sms_app_id": _parse_word,
+    "tencent_sms_sign_name": _text,
+    "tencent_sms_templates": _parse_templates,
+    "tencent_vms_app_id": _parse_word,
+    "tencent_vms_templates": _parse_templates,
+    "tencent_vms_night_calls": _parse_flag,
+    "tencent_sms_endpoint": _parse_http_url,
+    "tencent_vms_endpoint": _parse_http_url,
+    "callback_secrets": _parse_callback_secrets,
+    "callback_networks": _parse_networks,
 }

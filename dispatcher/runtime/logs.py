@@ -66,7 +66,7 @@ _RENDERED_KEYS = ("exception", "stack")
 _MAX_DEPTH = 8
 
 # Libraries that log request URLs, SQL parameters or connection chatter at INFO.
-_NOISY_LOGGERS = ("aio_pika", "aiormq", "twilio", "sqlalchemy")
+_NOISY_LOGGERS = ("aio_pika", "aiormq", "twilio", "sqlalchemy", "tencentcloud_sdk_common")
 
 _URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@]*:)[^\s/?#]*(@)")
 _SECRET_QUERY = re.compile(
@@ -75,6 +75,9 @@ _SECRET_QUERY = re.compile(
     re.IGNORECASE,
 )
 _ANSWER_LINK = re.compile(r"/a/[^/\s?#&\"'<>]+")
+# A callback URL whose path carries the deployment's secret (the domestic providers'
+# pushes are unsigned): `/callbacks/aliyun/<secret>/…`.
+_CALLBACK_SECRET = re.compile(r"(/callbacks/(?:aliyun|tencent)/)[^/\s?#&\"'<>]+")
 _BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=\-]{8,}", re.IGNORECASE)
 # What each rule above and the phone pattern need at the least: a rule runs only on text
 # that has its mark (event names, states, ids, most messages have none or one of them).
@@ -114,6 +117,8 @@ def redact_text(text: str) -> str:
         text = _SECRET_QUERY.sub(rf"\g<1>{REDACTED}", text)
     if "/a/" in text:
         text = _ANSWER_LINK.sub(f"/a/{REDACTED}", text)
+    if "/callbacks/" in text:
+        text = _CALLBACK_SECRET.sub(rf"\g<1>{REDACTED}", text)
     if _BEARER_MARK.search(text):
         text = _BEARER.sub(rf"\g<1> {REDACTED}", text)
     return mask_phones_in_text(text) if _DIGIT.search(text) else text
@@ -124,6 +129,7 @@ def _redact_all(text: str) -> str:
     text = redact_url(text)
     text = _SECRET_QUERY.sub(rf"\g<1>{REDACTED}", text)
     text = _ANSWER_LINK.sub(f"/a/{REDACTED}", text)
+    text = _CALLBACK_SECRET.sub(rf"\g<1>{REDACTED}", text)
     text = _BEARER.sub(rf"\g<1> {REDACTED}", text)
     return mask_phones_in_text(text)
 

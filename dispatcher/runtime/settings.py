@@ -32,6 +32,7 @@ import dispatcher
 from dispatcher.core.errors import InputError
 from dispatcher.runtime.env_values import PARSERS, LogLevel
 from dispatcher.runtime.logs import redact_url
+from dispatcher.runtime.provider_choice import chosen_provider, provider_problems
 
 __all__ = [
     "ENV_PREFIX",
@@ -59,6 +60,8 @@ _CREDENTIAL_GROUPS: dict[str, tuple[str, ...]] = {
     "Twilio": ("twilio_account_sid", "twilio_auth_token", "twilio_from"),
     "WeChat": ("wechat_appid", "wechat_secret", "wechat_template_id", "wechat_token"),
     "broadcast": ("broadcast_url", "broadcast_token"),
+    "Aliyun": ("aliyun_access_key_id", "aliyun_access_key_secret"),
+    "Tencent Cloud": ("tencent_secret_id", "tencent_secret_key"),
 }
 _URL_FIELDS = frozenset(
     {"db_url", "amqp_url", "public_url", "twilio_api_base", "wechat_api_base", "broadcast_url"}
@@ -160,6 +163,40 @@ class Settings(BaseSettings):
     wechat_api_base: str = "https://api.weixin.qq.com"
     broadcast_url: str | None = None
     broadcast_token: SecretStr | None = None
+    # Which provider serves SMS and voice (dispatcher.runtime.provider_choice).
+    sms_provider: str | None = None
+    voice_provider: str | None = None
+    aliyun_access_key_id: str | None = None
+    aliyun_access_key_secret: SecretStr | None = None
+    aliyun_sms_sign_name: str | None = None
+    # Notice kind → the console's approved template code (`alert=SMS_1234,...`).
+    aliyun_sms_templates: Mapping[str, str] = Field(default_factory=dict)
+    aliyun_sms_endpoint: str = "https://dysmsapi.aliyuncs.com"
+    aliyun_tts_templates: Mapping[str, str] = Field(default_factory=dict)
+    # A purchased number: calls go out as IvrCall and key 1 answers (its reply prompt is
+    # `aliyun_ivr_thanks_code`); without one, SingleCallByTts from
+    # `aliyun_voice_show_number` (or the shared pool) only delivers.
+    aliyun_ivr_number: str | None = None
+    aliyun_ivr_thanks_code: str | None = None
+    aliyun_voice_show_number: str | None = None
+    aliyun_vms_endpoint: str = "https://dyvmsapi.aliyuncs.com"
+    tencent_secret_id: str | None = None
+    tencent_secret_key: SecretStr | None = None
+    tencent_region: str = "ap-guangzhou"
+    tencent_sms_app_id: str | None = None
+    tencent_sms_sign_name: str | None = None
+    tencent_sms_templates: Mapping[str, str] = Field(default_factory=dict)
+    tencent_vms_app_id: str | None = None
+    tencent_vms_templates: Mapping[str, str] = Field(default_factory=dict)
+    # Tencent places no voice message 22:00-08:00 unless the account had it lifted.
+    tencent_vms_night_calls: bool = False
+    tencent_sms_endpoint: str = "https://sms.tencentcloudapi.com"
+    tencent_vms_endpoint: str = "https://vms.tencentcloudapi.com"
+    # The secrets in the callback URLs given to the Alibaba and Tencent consoles (their
+    # pushes are not signed): the first is current, the others still accepted while a
+    # rotation reaches every console. Optionally only from `callback_networks`.
+    callback_secrets: tuple[SecretStr, ...] = ()
+    callback_networks: tuple[IPv4Network | IPv6Network, ...] = ()
     log_level: LogLevel = "INFO"
     shutdown_grace: float = 20.0
     # A replica whose heartbeat is older than this is taken for dead: its claimed sends are
@@ -204,6 +241,7 @@ class Settings(BaseSettings):
     def _check_credential_groups(self) -> Settings:
         present = {name for name in type(self).model_fields if getattr(self, name) is not None}
         problems = _half_configured(present)
+        problems += provider_problems(lambda name: getattr(self, name), env_name)
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -225,6 +263,11 @@ class Settings(BaseSettings):
     def twilio_configured(self) -> bool:
         """True when SMS and voice go through Twilio (else they run in simulate mode)."""
         return self.twilio_account_sid is not None
+
+    def provider_of(self, channel: str) -> str | None:
+        """The provider serving "sms" or "voice" (twilio, aliyun, tencent), None when the
+        channel runs in simulate mode."""
+        return chosen_provider(channel, lambda name: getattr(self, name))
 
     @property
     def wechat_configured(self) -> bool:
@@ -270,7 +313,8 @@ class Settings(BaseSettings):
         if self.link_secret is None:
             notices.append(f"{env_name('link_secret')} is unset: answer links cannot be signed")
         channels = {
-            "sms and voice": self.twilio_configured,
+            "sms": self.provider_of("sms") is not None,
+            "voice": self.provider_of("voice") is not None,
             "wechat": self.wechat_configured,
             "broadcast": self.broadcast_configured,
         }

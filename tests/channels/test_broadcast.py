@@ -64,6 +64,7 @@ def notice() -> Notice:
         warning_id="w-1",
         level="red",
         valid_until=datetime(2026, 7, 20, 0, 0, tzinfo=UTC),
+        extra={"area_code": ZONE},
     )
 
 
@@ -73,7 +74,7 @@ def changed(notice: Notice, **fields: Any) -> Notice:
 
 
 class TestBroadcastContract(ChannelContract):
-    REJECTED = (404, {"error": "unknown_area", "message": "no loudspeakers there"}, {})
+    REJECTED = (404, {"error": "unknown_zone", "message": "no loudspeakers there"}, {})
     RATE_LIMITED = (429, {"error": "rate_limited", "message": "slow down"}, {"Retry-After": "7"})
     SERVER_ERROR = (503, {"error": "unavailable", "message": "busy"}, {})
 
@@ -93,6 +94,7 @@ class TestThePlayRequest:
             "msg_type": 1,
             "severity": 1,
             "event_type": "11B00",
+            "zone_id": ZONE,
             "area_code": ZONE,
             "title": "暴雨红色预警",
             "tts_text": notice.text,
@@ -152,7 +154,7 @@ class TestThePlayRequest:
         assert request["end_time"] == "2026-07-20 04:00:05"
 
     def test_event_type_and_repeat_come_from_the_extras(self, notice: Notice) -> None:
-        extra = {"event_type": "11B03", "repeat": "5"}
+        extra = {"event_type": "11B03", "repeat": "5", "area_code": ZONE}
         request = play_request(changed(notice, extra=extra), now=NOW, public_url=PUBLIC_URL)
         assert (request["event_type"], request["repeat"]) == ("11B03", 5)
         broken = play_request(
@@ -160,12 +162,24 @@ class TestThePlayRequest:
         )
         assert broken["repeat"] == 3
 
-    async def test_a_zone_that_is_not_an_area_code_is_refused_before_any_request(
+    async def test_a_zone_id_is_sent_as_the_roster_gives_it_with_its_area_code(
         self, channel: Broadcast, standin: BroadcastStandIn, notice: Notice
     ) -> None:
-        with pytest.raises(PermanentDeliveryError) as caught:
-            await channel.send(changed(notice, address="河田镇"))
-        assert caught.value.reason is Reason.INVALID_ADDRESS
+        # The river dam's speakers, known to the platform by a GD/J 080 resource code.
+        dam = changed(notice, key="w-1:zone:dam:s1", address="44152310020103140102")
+        await channel.send(dam)
+
+        (play,) = standin.plays
+        assert (play["zone_id"], play["area_code"]) == ("44152310020103140102", ZONE)
+
+    async def test_a_zone_without_an_area_code_is_refused_before_any_request(
+        self, channel: Broadcast, standin: BroadcastStandIn, notice: Notice
+    ) -> None:
+        for extra in ({}, {"area_code": "河田镇"}, {"area_code": "4415231002"}):
+            with pytest.raises(PermanentDeliveryError) as caught:
+                await channel.send(changed(notice, extra=extra))
+            assert caught.value.reason is Reason.INVALID_ADDRESS
+            assert "area code" in str(caught.value)
         assert not standin.requests
 
     async def test_an_expired_warning_is_not_played(
@@ -186,10 +200,10 @@ class TestThePlayRequest:
             await wrong.send(notice)
         assert caught.value.reason is Reason.AUTH
 
-    async def test_an_area_without_loudspeakers_is_an_invalid_address(
+    async def test_a_zone_without_loudspeakers_is_an_invalid_address(
         self, channel: Broadcast, standin: BroadcastStandIn, notice: Notice
     ) -> None:
-        standin.unknown_areas.add(ZONE)
+        standin.unknown_zones.add(ZONE)
         with pytest.raises(PermanentDeliveryError) as caught:
             await channel.send(notice)
         assert caught.value.reason is Reason.INVALID_ADDRESS

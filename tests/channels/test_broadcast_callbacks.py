@@ -41,10 +41,17 @@ class Live:
     roster: Roster
     shift: timedelta = field(default_factory=shift_to_now)  # once: a Cancel moves as its alert
 
-    async def post(self, example: str) -> str:
-        """Post an example warning, moved in time so that it is sent now; its id."""
+    async def post(self, example: str, **areas: str) -> str:
+        """Post an example warning, moved in time so that it is sent now; its id.
+        `areas` (description=geocode) replace the example's areas."""
         path = EXAMPLES / "warnings" / example
         data = warning_to_data(parse_warning(path.read_bytes(), "application/cap+xml"))
+        if areas:
+            data["identifier"] += "-" + "-".join(areas.values())
+            data["infos"][0]["areas"] = [
+                {"description": desc, "geocodes": [code], "polygons": [], "circles": []}
+                for desc, code in areas.items()
+            ]
         response = await self.client.post(
             "/v1/warnings",
             data=json.dumps(restamp(data, self.shift)),
@@ -65,6 +72,10 @@ class Live:
         )
         grids = {code for row in rows for code in _codes(row.grid_codes)}
         return {zone.zone_id for zone in self.roster.zones_of_grids(grids)}
+
+    async def nothing_claimed(self) -> bool:
+        """Every claimed send has its result: no play is still on its way."""
+        return not await self.rows("select id from attempts where status = 'claimed'")
 
     async def send(self, key: str) -> Any:
         """The send `key` once its own result is recorded (None while only claimed)."""
@@ -133,7 +144,7 @@ async def test_a_red_warning_plays_in_every_zone_and_a_play_report_answers_nobod
     zones = await live.zones(await live.post("red-rainstorm.xml"))
     assert len(zones) >= 3, "the example roster has loudspeakers in the area"
 
-    await eventually(lambda: {play["area_code"] for play in platform.plays} == zones)
+    await eventually(lambda: {play["zone_id"] for play in platform.plays} == zones)
     assert len(platform.plays) == len(zones), "one play per zone"
     assert all(play["severity"] == 1 and play["msg_type"] == 1 for play in platform.plays)
     key = callback_key(platform.plays[0]["callback_url"])
@@ -149,16 +160,53 @@ async def test_a_red_warning_plays_in_every_zone_and_a_play_report_answers_nobod
     assert not await live.rows("select id from recipients where state = 'answered'")
 
 
+async def test_a_zone_over_several_grids_plays_once_and_a_village_may_have_two(
+    live: Live, platform: BroadcastStandIn
+) -> None:
+    # 河田镇 and 水唇镇: 13 grids, 8 loudspeaker zones, 新田村 with two (square and dam).
+    warning_id = await live.post("red-rainstorm.xml")
+    grids = await live.rows("select grid_codes from recipients where warning_id = :w", w=warning_id)
+    assert len({code for row in grids for code in _codes(row.grid_codes)}) == 13
+
+    expected = {
+        "441523100001": "441523100001",
+        "441523100201": "441523100201",
+        "44152310020103140102": "441523100201",
+        "441523100202": "441523100202",
+        "441523100203": "441523100203",
+        "441523101201": "441523101201",
+        "441523101202": "441523101202",
+        "441523101203": "441523101203",
+    }
+    await eventually(lambda: len(platform.plays) >= len(expected))
+    await eventually(live.nothing_claimed)
+    assert {play["zone_id"]: play["area_code"] for play in platform.plays} == expected
+    assert len(platform.plays) == len(expected), "each zone plays once, not once per grid"
+    assert len(platform.requests) == len(expected), "and is asked once"
+
+
+async def test_a_zone_over_two_villages_plays_once_in_their_township(
+    live: Live, platform: BroadcastStandIn
+) -> None:
+    # 东坑村 (two grids) and 大安村 share the market town's loudspeakers; 南告村 has its own.
+    await live.post("red-rainstorm.xml", 东坑镇="441523103")
+
+    await eventually(lambda: len(platform.plays) >= 2)
+    await eventually(live.nothing_claimed)
+    plays = sorted((play["zone_id"], play["area_code"]) for play in platform.plays)
+    assert plays == [("441523103203", "441523103203"), ("LHDK-XU-01", "441523103000")]
+
+
 async def test_a_cancel_stops_the_play_in_every_zone(
     live: Live, platform: BroadcastStandIn
 ) -> None:
     zones = await live.zones(await live.post("red-rainstorm.xml"))
-    await eventually(lambda: {play["area_code"] for play in platform.plays} == zones)
+    await eventually(lambda: {play["zone_id"] for play in platform.plays} == zones)
 
     await live.post("red-rainstorm-cancel.xml")
 
     await eventually(
-        lambda: {play["area_code"] for play in platform.plays if play["msg_type"] == 2} == zones
+        lambda: {play["zone_id"] for play in platform.plays if play["msg_type"] == 2} == zones
     )
     assert len({play["warning_id"] for play in platform.plays}) == 1, "the cancel names the plays"
     assert len({play["ebm_id"] for play in platform.plays}) == 2 * len(zones)

@@ -252,7 +252,15 @@ def rosters(draw: st.DrawFn) -> Roster:
         persons[f"P{n:02d}"] = Person(
             f"P{n:02d}", f"人{n}", f"+86138001300{n:02d}", None, "网格员", tuple(mine), None
         )
-    zones = tuple(BroadcastZone(f"Z{code}", code, code) for code in grid_codes[::2])
+    # A village's loudspeakers over all of its grids, and a few zones of one grid each.
+    villages: dict[str, list[str]] = {}
+    for code in grid_codes:
+        villages.setdefault(code[:12], []).append(code)
+    zones = tuple(
+        BroadcastZone(f"V{village}", tuple(sorted(codes)), village)
+        for village, codes in villages.items()
+        if draw(st.booleans())
+    ) + tuple(BroadcastZone(f"Z{code}", (code,), code) for code in grid_codes[::2])
     return Roster(grids, persons, zones)
 
 
@@ -317,7 +325,11 @@ def test_every_affected_person_once_for_their_affected_grids(
     for code in affected:
         for person in roster.persons_of_grid(code):
             assert code in targets(resolution)[person.id]
-    assert {zone.grid_code for zone in resolution.zones} <= set(affected)
+    playing = {zone.zone_id for zone in resolution.zones}
+    assert len(playing) == len(resolution.zones), "each zone once"
+    assert playing == {
+        zone.zone_id for zone in roster.zones if set(zone.grid_codes) & set(affected)
+    }, "a zone plays when any of its grids is affected, and only then"
 
 
 @given(rosters(), geocodes)

@@ -11,9 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dispatcher.core.area import resolve
 from dispatcher.core.cap import parse_cap
 from dispatcher.core.errors import InvalidWarning
 from dispatcher.core.model import Circle, Level, MsgType, Point, Polygon, Scope, Status, Warning
+from dispatcher.files.roster_dir import load_roster
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "warnings"
 BEIJING = timezone(timedelta(hours=8))
@@ -358,40 +360,33 @@ REJECTIONS = [
         id="circle centre out of range",
     ),
     pytest.param(
-        [
-            (
-                "<valueName>ADCODE</valueName><value>441523100",
-                "<valueName>SAME</valueName><value>006113",
-            )
-        ],
-        "area has no administrative code, polygon or circle",
-        "alert/info[0]/area[0]",
-        id="area with only a SAME code",
-    ),
-    pytest.param(
-        [("<value>441523100<", "<value>44152310<")],
-        "area has no administrative code, polygon or circle",
-        "alert/info[0]/area[0]",
-        id="area with an 8-digit code",
-    ),
-    pytest.param(
-        [
-            (
-                "<valueName>ADCODE</valueName><value>441523100",
-                "<valueName>postcode</valueName><value>516700",
-            )
-        ],
-        "area has no administrative code, polygon or circle",
-        "alert/info[0]/area[0]",
-        id="area with a postcode",
-    ),
-    pytest.param(
         [("</info>\n</alert>", "</info>\n  " + SECOND_INFO.format(polygon="1,2 3,4 1,2"))],
         "polygon has 3 points",
         "alert/info[1]/area[0]/polygon[0]",
         id="second info's polygon",
     ),
 ]
+
+
+@pytest.mark.parametrize(
+    ("replacement", "kept"),
+    [
+        ("<valueName>SAME</valueName><value>006113", ("SAME", "006113")),
+        ("<valueName>ADCODE</valueName><value>44152310", ("ADCODE", "44152310")),
+        ("<valueName>postcode</valueName><value>516700", ("postcode", "516700")),
+    ],
+)
+def test_an_area_placed_by_another_scheme_is_read_and_its_codes_kept(
+    replacement: str, kept: tuple[str, str]
+) -> None:
+    warning = parse_cap(cap(("<valueName>ADCODE</valueName><value>441523100", replacement)))
+
+    area = warning.primary.areas[0]
+    assert (area.geocodes, area.other_geocodes) == ((), (kept,))
+    # Only a roster's area aliases could place it; the example roster has none for it.
+    resolution = resolve(warning.areas, load_roster(EXAMPLES.parent / "roster"))
+    assert resolution.unmatched == ("河田镇",)
+    assert resolution.grids, "the other area, a polygon, still places the warning"
 
 
 @pytest.mark.parametrize(("replacements", "reason", "path"), REJECTIONS)

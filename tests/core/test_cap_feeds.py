@@ -19,7 +19,7 @@ import pytest
 from dispatcher.cli import main
 from dispatcher.core.blockers import preview_plan, review
 from dispatcher.core.cap import parse_cap, read_cap
-from dispatcher.core.errors import InvalidWarning, NotDispatchable
+from dispatcher.core.errors import InvalidWarning
 from dispatcher.core.model import Level, MsgType
 from dispatcher.core.policy import parse_policy
 from dispatcher.files.policy_file import load_policy
@@ -78,13 +78,18 @@ def test_a_meteoalarm_warning_speaks_english_and_names_its_zones() -> None:
     assert warning.level is Level.YELLOW
     assert [area.description for area in warning.primary.areas] == ["Vienna", "Lower Austria"]
     found = review(reading, POLICY, warning.sent)
+    zones = ["EMMA_ID AT009, NUTS2 AT13", "EMMA_ID AT003, NUTS2 AT12"]
     assert found.blockers == tuple(
-        f"alert/info[{i}]/area[{a}]: area has no administrative code, polygon or circle"
+        f"alert/info[{i}]/area[{a}]: area has no administrative code, polygon or circle; "
+        f"only a roster's area_aliases can place it ({zones[a]})"
         for i in (0, 1)
         for a in (0, 1)
     )
-    with pytest.raises(NotDispatchable):
-        parse_cap(feed("meteoalarm-at-thunderstorm.xml"))
+    # Read whole, its zones kept: only a roster with aliases for them could place it.
+    assert parse_cap(feed("meteoalarm-at-thunderstorm.xml")).primary.areas[0].other_geocodes == (
+        ("EMMA_ID", "AT009"),
+        ("NUTS2", "AT13"),
+    )
 
 
 def test_severity_unknown_takes_the_policys_default_level_or_says_why_not() -> None:

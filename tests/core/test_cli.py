@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,25 @@ def test_policy_check_shows_the_default_level(
     policy.write_text(shipped.replace("# default_level: yellow", "default_level: 黄色"), "utf-8")
     assert main(["policy", "check", str(policy)]) == 0
     assert "default_level: yellow (a warning that states no level)" in capsys.readouterr().out
+
+
+def test_policy_check_says_which_redial_the_voice_provider_s_cap_refuses(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shipped = str(EXAMPLES / "policy.yaml")
+    assert main(["policy", "check", shipped, "--voice-provider", "aliyun"]) == 0
+    assert "warning:" not in capsys.readouterr().out, "0, 2, 4 min fit 1 a minute, 5 an hour"
+    assert main(["policy", "check", shipped, "--voice-provider", "tencent"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "warning: red.steps[3]: the call at 4m breaks Tencent Cloud's cap of 2 calls per "
+        "10 minutes per callee (after the one at 0s): it will be refused as capped"
+    ) in out
+    fast = str(ROOT / "tests/data/fast-policy.yaml")
+    assert main(["policy", "check", fast, "--voice-provider", "aliyun"]) == 0
+    assert "red.steps[2]: the call at 1.5s breaks Alibaba Cloud's cap of 1 call a minute" in (
+        capsys.readouterr().out
+    )
 
 
 def test_policy_check_fails_on_a_bad_policy(
@@ -107,3 +127,19 @@ def test_parse_rejects_bad_input_with_path_and_reason(
     err = capsys.readouterr().err
     assert "alert: <msgType> is missing" in err
     assert "Traceback" not in err
+
+
+def test_templates_check_refuses_a_provider_template_the_provider_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    assert main(["templates", "check", str(tmp_path / "templates")]) == 0
+    capsys.readouterr()
+    alert = tmp_path / "templates" / "aliyun" / "sms" / "alert.txt"
+    alert.write_text("${name}${event}：请回复1确认收到。", encoding="utf-8")
+    tencent = tmp_path / "templates" / "tencent" / "voice" / "update.txt"
+    tencent.write_text("# {1}=name\n{1}您好，{2}有更新。", encoding="utf-8")
+    assert main(["templates", "check", str(tmp_path / "templates")]) == 1
+    err = capsys.readouterr().err
+    assert "aliyun/sms: alert: two variables touch" in err
+    assert "tencent/voice: update: the first line must name each numbered variable" in err

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from dispatcher.engine.example_roster import (
@@ -17,6 +18,7 @@ from dispatcher.engine.example_roster import (
 from dispatcher.files.roster_dir import load_roster
 from dispatcher.providers import build_providers
 from dispatcher.runtime import settings as settings_module
+from dispatcher.runtime.provider_choice import NOTICE_KINDS
 from dispatcher.runtime.settings import _CREDENTIAL_GROUPS, Settings, env_name, load_settings
 from tests.rosters import write_county
 
@@ -38,7 +40,39 @@ PROVIDERS = {
         "JIAOYING_BROADCAST_URL": "https://broadcast.example.cn/api",
         "JIAOYING_BROADCAST_TOKEN": "broadcast-token-1a2b3c4d",
     },
+    "Aliyun": {
+        "JIAOYING_SMS_PROVIDER": "aliyun",
+        "JIAOYING_ALIYUN_ACCESS_KEY_ID": "LTAI5tJiaoyingTestKey01",
+        "JIAOYING_ALIYUN_ACCESS_KEY_SECRET": "aliyun-secret-0f1e2d3c",
+        "JIAOYING_ALIYUN_SMS_SIGN_NAME": "某县应急管理局",
+        "JIAOYING_ALIYUN_SMS_TEMPLATES": ",".join(
+            f"{kind}=SMS_46812{n}" for n, kind in enumerate(NOTICE_KINDS)
+        ),
+        "JIAOYING_VOICE_PROVIDER": "aliyun",
+        "JIAOYING_ALIYUN_TTS_TEMPLATES": ",".join(
+            f"{kind}=TTS_28120{n}" for n, kind in enumerate(NOTICE_KINDS)
+        ),
+        "JIAOYING_CALLBACK_SECRETS": "cb-secret-" + "a1" * 12,
+    },
+    "Tencent Cloud": {
+        "JIAOYING_SMS_PROVIDER": "tencent",
+        "JIAOYING_VOICE_PROVIDER": "tencent",
+        "JIAOYING_TENCENT_SECRET_ID": "AKIDjiaoyingTestSecretId01",
+        "JIAOYING_TENCENT_SECRET_KEY": "tencent-key-4e5f6a7b",
+        "JIAOYING_TENCENT_SMS_APP_ID": "1400787878",
+        "JIAOYING_TENCENT_SMS_SIGN_NAME": "某县应急管理局",
+        "JIAOYING_TENCENT_SMS_TEMPLATES": ",".join(
+            f"{kind}=19283{n}" for n, kind in enumerate(NOTICE_KINDS)
+        ),
+        "JIAOYING_TENCENT_VMS_APP_ID": "1400888888",
+        "JIAOYING_TENCENT_VMS_TEMPLATES": ",".join(
+            f"{kind}=29283{n}" for n, kind in enumerate(NOTICE_KINDS)
+        ),
+        "JIAOYING_CALLBACK_SECRETS": "cb-secret-" + "a1" * 12,
+    },
 }
+# With every provider's credentials at once, each domestic one serves a channel.
+BOTH = {"JIAOYING_SMS_PROVIDER": "aliyun", "JIAOYING_VOICE_PROVIDER": "tencent"}
 
 
 def with_providers(*names: str, **more: str) -> Settings:
@@ -51,7 +85,7 @@ def test_every_provider_with_credentials_is_real_and_none_without() -> None:
     assert load_settings({}).real_providers == ()
     for name in PROVIDERS:
         assert with_providers(name).real_providers == (name,)
-    assert with_providers(*PROVIDERS).real_providers == tuple(_CREDENTIAL_GROUPS)
+    assert with_providers(*PROVIDERS, **BOTH).real_providers == tuple(_CREDENTIAL_GROUPS)
 
 
 async def real_channels(settings: Settings) -> list[str]:
@@ -69,7 +103,13 @@ async def test_the_registry_sends_for_real_exactly_through_the_real_providers() 
     # example roster's rule.
     assert await real_channels(load_settings({})) == []
     built = {name: await real_channels(with_providers(name)) for name in PROVIDERS}
-    assert built == {"Twilio": ["sms", "voice"], "WeChat": ["wechat"], "broadcast": ["broadcast"]}
+    assert built == {
+        "Twilio": ["sms", "voice"],
+        "WeChat": ["wechat"],
+        "broadcast": ["broadcast"],
+        "Aliyun": ["sms", "voice"],
+        "Tencent Cloud": ["sms", "voice"],
+    }
 
 
 def test_the_example_roster_is_known_by_its_place_and_by_its_content(tmp_path: Path) -> None:
@@ -102,6 +142,29 @@ def test_the_example_roster_is_known_by_its_place_and_by_its_content(tmp_path: P
 
     county = write_county(tmp_path / "county", 55, per_village=10)
     assert example_roster_kind(county.directory, load_roster(county.directory)) is None
+
+
+def test_the_example_workbook_is_the_example_roster_too(tmp_path: Path) -> None:
+    shipped = EXAMPLE.with_suffix(".xlsx")
+    workbook = load_roster(shipped)
+    assert example_roster_kind(shipped, workbook) == "the example roster"
+
+    # Copied out of examples/ under a county's name: caught by its content.
+    shutil.copy(shipped, tmp_path / "陆河县网格名册.xlsx")
+    copy = tmp_path / "陆河县网格名册.xlsx"
+    assert example_roster_kind(copy, load_roster(copy)) == "a copy of the example roster"
+    settings = with_providers("Twilio", JIAOYING_ROSTER_DIR=str(copy))
+    with pytest.raises(ExampleRosterRefused) as refused:
+        refuse_example_roster(settings, settings.roster_dir, load_roster(settings.roster_dir))
+    assert str(refused.value).startswith(f"JIAOYING_ROSTER_DIR ({copy}) is a copy of")
+
+    # A county's roster typed into the same workbook is the county's own.
+    book = openpyxl.load_workbook(copy)
+    persons = book["persons"]
+    persons.cell(2, 3).value = "13512340001"
+    book.save(copy)
+    assert example_roster_kind(copy, load_roster(copy)) is None
+    refuse_example_roster(settings, settings.roster_dir, load_roster(settings.roster_dir))
 
 
 def test_an_installed_package_s_example_roster_is_the_example_too(
@@ -149,5 +212,5 @@ def test_simulate_mode_runs_on_the_example_roster_and_real_providers_on_a_county
     simulated = load_settings({})
     refuse_example_roster(simulated, simulated.roster_dir, load_roster(simulated.roster_dir))
     county = write_county(tmp_path / "county", 40)
-    real = with_providers(*PROVIDERS, JIAOYING_ROSTER_DIR=str(county.directory))
+    real = with_providers(*PROVIDERS, **BOTH, JIAOYING_ROSTER_DIR=str(county.directory))
     refuse_example_roster(real, real.roster_dir, load_roster(real.roster_dir))

@@ -254,12 +254,6 @@ REJECTIONS = [
         id="numeric geocode",
     ),
     pytest.param(
-        [((*A0, "geocodes"), [])],
-        "area has no administrative code, polygon or circle",
-        "infos[0].areas[0]",
-        id="area without place",
-    ),
-    pytest.param(
         [(POLYGON, [[1, 2], [3, 4], [1, 2]])],
         "polygon has 3 points; at least 4 are required",
         "infos[0].areas[1].polygons[0]",
@@ -445,6 +439,18 @@ def test_a_bom_and_lowercase_enums_are_accepted() -> None:
     body = b"\xef\xbb\xbf" + document((("status",), "exercise"), (("scope",), "public"))
     warning = parse_json(body)
     assert (warning.status, warning.scope, warning.drill) == (Status.EXERCISE, Scope.PUBLIC, True)
+
+
+def test_an_area_may_be_placed_by_another_scheme_or_by_its_description_alone() -> None:
+    # The roster's area aliases place such areas; without one, planning refuses them.
+    ugc = [{"value_name": "UGC", "value": "TXC201"}]
+    coded = parse_json(document(((*A0, "geocodes"), []), ((*A0, "other_geocodes"), ugc)))
+    described = parse_json(document(((*A0, "geocodes"), [])))
+
+    assert coded.primary.areas[0].geocodes == ()
+    assert coded.primary.areas[0].other_geocodes == (("UGC", "TXC201"),)
+    assert described.primary.areas[0].other_geocodes == ()
+    assert described.primary.areas[0].description
 
 
 def test_a_cancel_may_carry_no_info() -> None:

@@ -9,6 +9,7 @@ import pytest
 from dispatcher.core.errors import RosterError
 from dispatcher.core.model import Point
 from dispatcher.core.roster import Grid, Roster, admin_prefix
+from dispatcher.core.roster_zones import area_code_of
 from dispatcher.files.roster_dir import check_roster, load_roster
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "roster"
@@ -78,7 +79,7 @@ def test_roster_queries() -> None:
     assert [p.id for p in roster.persons_of_grid("441523101203001")] == ["LH-WG-015", "LH-WG-017"]
     assert roster.persons_of_grid("441599000000001") == ()
     zones = roster.zones_of_grids(["441523100201001", "441523100201002", "441523100201001"])
-    assert [zone.zone_id for zone in zones] == ["441523100201"]
+    assert [zone.zone_id for zone in zones] == ["441523100201", "44152310020103140102"]
     assert [g.code for g in roster.grids_under("441523100201")] == [
         "441523100201001",
         "441523100201002",
@@ -87,6 +88,78 @@ def test_roster_queries() -> None:
     assert roster.grids_under("") == ()
     assert roster.grids["441523102204001"].location is None
     assert roster.grids["441523100201001"].location == Point(23.30542, 115.64289)
+
+
+def test_a_zone_covers_several_grids_and_a_village_may_have_two() -> None:
+    roster = load_roster(EXAMPLE)
+
+    square, dam = roster.zone("441523100201"), roster.zone("44152310020103140102")
+    assert square is not None and dam is not None
+    assert square.grid_codes == ("441523100201001", "441523100201002", "441523100201003")
+    assert (square.name, square.area_code) == ("河田镇新田村村委会广场应急广播", "441523100201")
+    assert dam.grid_codes == ("441523100201002", "441523100201003")
+    assert (dam.name, dam.area_code) == ("河田镇新田村河坝应急广播", "441523100201")
+    # The platform's own id for loudspeakers over two villages plays in their township.
+    market = roster.zone("LHDK-XU-01")
+    assert market is not None and market.area_code == "441523103000"
+    assert [z.zone_id for z in roster.zones_of_grids(["441523103201002", "441523103202001"])] == [
+        "LHDK-XU-01"
+    ]
+    several = [zone for zone in roster.zones if len(zone.grid_codes) > 1]
+    assert len({zone.area_code for zone in several}) >= 2
+    assert roster.zone("441523999999") is None
+
+
+@pytest.mark.parametrize(
+    ("grids", "area"),
+    [
+        (["441523100201001"], "441523100201"),
+        (["441523100201001", "441523100201002"], "441523100201"),
+        (["441523100201001", "441523100202001"], "441523100000"),
+        (["441523100201001", "441523101201001"], "441523000000"),
+        (["441523100201001", "441581100201001"], "441500000000"),
+        (["441523100", "441523100201001"], "441523100000"),  # a grid as big as its township
+        (["441523100201001", "451523100201001"], ""),
+        ([], ""),
+    ],
+)
+def test_a_zones_area_code_is_the_smallest_division_holding_its_grids(
+    grids: list[str], area: str
+) -> None:
+    assert area_code_of(grids) == area
+
+
+def test_a_zone_repeats_with_each_of_its_grids_under_one_name(tmp_path: Path) -> None:
+    second = "441523100201002,新田村第二网格,441523100201,171,673,,"
+    rows = [
+        ZONES_HEADER,
+        "441523100201,441523100201001,新田村应急广播",
+        "441523100201,441523100201002,新田村应急广播",
+        "HT-XT-DAM,441523100201002,新田村河坝应急广播",
+    ]
+    roster = load_roster(
+        write_roster(tmp_path, [GRIDS_HEADER, GRID, second], [PERSONS_HEADER, PERSON], rows)
+    )
+
+    assert [(z.zone_id, z.grid_codes) for z in roster.zones] == [
+        ("441523100201", ("441523100201001", "441523100201002")),
+        ("HT-XT-DAM", ("441523100201002",)),
+    ]
+
+
+def test_a_zone_over_two_provinces_has_no_area_to_play_in(tmp_path: Path) -> None:
+    other = "451523100201001,邻省网格,451523100201,1,2,,"
+    rows = [
+        ZONES_HEADER,
+        "BORDER-01,441523100201001,界河应急广播",
+        "BORDER-01,451523100201001,界河应急广播",
+    ]
+    folder = write_roster(tmp_path, [GRIDS_HEADER, GRID, other], [PERSONS_HEADER, PERSON], rows)
+
+    assert check_roster(folder) == [
+        "broadcast_zones.csv:2: zone BORDER-01 covers grids of several provinces: it has no "
+        "area code to play in"
+    ]
 
 
 def test_grids_under_a_prefix_takes_the_whole_range() -> None:
@@ -133,10 +206,13 @@ BAD_ROSTER_PROBLEMS = [
     ("persons.csv:12", "wechat_openid must be"),
     ("persons.csv:13", "phone was turned into a number by the spreadsheet"),
     ("persons.csv:15", "id is empty"),
-    ("broadcast_zones.csv:3", "duplicate zone id 441523100201 (first on line 2)"),
+    ("broadcast_zones.csv:3", "zone 441523100201 is named '新田村应急广播' on line 2"),
     ("broadcast_zones.csv:4", "grid 441523100299001 is not in grids.csv"),
     ("broadcast_zones.csv:5", "name is empty"),
     ("broadcast_zones.csv:5", "grid_code is empty"),
+    ("broadcast_zones.csv:6", "duplicate zone 441523100201 for grid 441523100201001 (first on"),
+    ("broadcast_zones.csv:7", "zone_id 4.41523E+11 was turned into a number by the spreadsheet"),
+    ("broadcast_zones.csv:8", "zone_id '新田村 河坝' must be 1-64 letters, digits"),
 ]
 
 

@@ -40,7 +40,27 @@ def test_a_snapshot_gives_back_the_same_roster_and_digest() -> None:
     assert dict(again.persons) == dict(roster.persons)
     assert dict(again.grids) == dict(roster.grids)
     assert again.zones == roster.zones
+    assert again.aliases == roster.aliases and roster.aliases
     assert roster_digest(again) == roster_digest(roster)
+
+
+def test_a_roster_without_aliases_or_shared_zones_keeps_the_form_it_always_had() -> None:
+    # Stored snapshots are named by their digest: a roster that uses neither area aliases
+    # nor a zone over several grids must hash as it did before either existed.
+    roster = load_roster(EXAMPLE)
+    data = roster_to_data(roster)
+    del data["aliases"]
+    one_per_grid = {z["grid_code"]: z["name"] for z in data["zones"]}
+    data["zones"] = [
+        {"zone_id": code, "grid_code": code, "name": name}
+        for code, name in sorted(one_per_grid.items())
+    ]
+    plain = roster_from_data(data)
+    assert plain.aliases == ()
+    assert all(len(zone.grid_codes) == 1 for zone in plain.zones)
+    assert set(roster_to_data(plain)) == {"grids", "persons", "zones"}
+    assert roster_to_data(plain)["zones"] == data["zones"]
+    assert roster_digest(plain) == hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
 
 def test_a_changed_number_is_another_version() -> None:

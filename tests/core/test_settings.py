@@ -208,7 +208,7 @@ def test_an_explicit_mapping_is_the_only_source(monkeypatch: pytest.MonkeyPatch)
         (
             "ROSTER_DIR",
             "/nonexistent/roster",
-            "JIAOYING_ROSTER_DIR: no such directory (got '/nonexistent/roster')",
+            "JIAOYING_ROSTER_DIR: no such directory or .xlsx workbook (got '/nonexistent/roster')",
         ),
         (
             "TEMPLATES_DIR",
@@ -400,7 +400,7 @@ def test_startup_notices_say_what_runs_degraded(full_env: dict[str, str]) -> Non
     assert any(notice.startswith("JIAOYING_AMQP_URL is unset") for notice in notices)
     assert any(notice.startswith("JIAOYING_API_TOKENS is unset") for notice in notices)
     assert any(notice.startswith("JIAOYING_LINK_SECRET is unset") for notice in notices)
-    assert "simulate mode, nothing is really sent: sms and voice, wechat, broadcast" in notices
+    assert "simulate mode, nothing is really sent: sms, voice, wechat, broadcast" in notices
     full_env["JIAOYING_PUBLIC_URL"] = "http://localhost:8080"
     assert load_settings(full_env).startup_notices() == [
         "JIAOYING_PUBLIC_URL is http://localhost:8080: providers cannot reach the callbacks there"

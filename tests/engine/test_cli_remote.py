@@ -134,7 +134,8 @@ async def test_ledger_writes_the_ledger_to_stdout(jiaoying: Jiaoying, tmp_path: 
         response = await jiaoying.client.get(f"/v1/warnings/{warning_id}/ledger.csv", headers=AUTH)
         return await response.read()
 
-    async def settled() -> bool:  # the cancel notices are out and the warning closed: the ledger holds still
+    # The cancel notices are out and the warning closed: the ledger holds still.
+    async def settled() -> bool:
         before = await served()
         await asyncio.sleep(0.5)
         return "全部结束 closed".encode() in before and before == await served()

@@ -32,7 +32,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from dispatcher.http.aliyun_callbacks import add_aliyun_routes
 from dispatcher.http.broadcast_callbacks import add_broadcast_routes
+from dispatcher.http.tencent_callbacks import add_tencent_routes
 from dispatcher.http.twilio_callbacks import add_twilio_routes
 from dispatcher.http.wechat_callbacks import add_wechat_routes
 from tests.engine.conftest import TOKEN, Jiaoying, app_of
@@ -81,6 +83,8 @@ async def test_the_document_describes_every_route_and_only_those(jiaoying: Jiaoy
     add_twilio_routes(callbacks)
     add_wechat_routes(callbacks)
     add_broadcast_routes(callbacks)
+    add_aliyun_routes(callbacks)
+    add_tencent_routes(callbacks)
     served |= _operations(callbacks.router)
     assert served - documented == set(), "a route the document does not describe"
     assert documented - served == set(), "a documented operation nobody serves"

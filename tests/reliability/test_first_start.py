@@ -6,20 +6,26 @@
   and left as it is. On PostgreSQL it refuses a schema it does not know and names
   `jiaoying db upgrade`.
 - With any real provider configured it refuses the example roster that ships with it,
-  however it is named, and names JIAOYING_ROSTER_DIR; in simulate mode the example
-  roster stays the default and works.
+  however it is named (its workbook too), and names JIAOYING_ROSTER_DIR; in simulate
+  mode the example roster stays the default and works.
+- It runs on a county's roster kept as an Excel workbook, and reloads it on SIGHUP.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import openpyxl
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -41,6 +47,7 @@ from tests.reliability.harness import (
 )
 from tests.rosters import write_county
 from tests.standins.twilio import DEFAULT_SID, DEFAULT_TOKEN
+from tests.waiting import eventually
 
 POLICY = """
 red: {answer_within: 1h, steps: [{after: 0s, notify: [sms, voice]}]}
@@ -230,7 +237,14 @@ async def test_serve_on_postgresql_refuses_a_schema_it_does_not_know(
 
 @pytest.mark.parametrize(
     "roster",
-    ["unset", "the examples folder", "a symlink to it", "a copy of it"],
+    [
+        "unset",
+        "the examples folder",
+        "a symlink to it",
+        "a copy of it",
+        "the example workbook",
+        "a copy of the workbook",
+    ],
 )
 @bounded(60)
 async def test_serve_with_a_real_provider_refuses_the_example_roster(
@@ -246,6 +260,11 @@ async def test_serve_with_a_real_provider_refuses_the_example_roster(
     elif roster == "a copy of it":
         shutil.copytree(EXAMPLES / "roster", tmp_path / "county-roster")
         env["JIAOYING_ROSTER_DIR"] = str(tmp_path / "county-roster")
+    elif roster == "the example workbook":
+        env["JIAOYING_ROSTER_DIR"] = str(EXAMPLES / "roster.xlsx")
+    elif roster == "a copy of the workbook":
+        shutil.copy(EXAMPLES / "roster.xlsx", tmp_path / "县网格名册.xlsx")
+        env["JIAOYING_ROSTER_DIR"] = str(tmp_path / "县网格名册.xlsx")
     serve = Serve(env, tmp_path / "serve.log")
 
     status, log = await exits(serve)
@@ -255,7 +274,7 @@ async def test_serve_with_a_real_provider_refuses_the_example_roster(
     assert problem.startswith("JIAOYING_ROSTER_DIR")
     assert "Set JIAOYING_ROSTER_DIR to your own roster" in problem
     assert "Twilio is configured" in problem
-    assert ("a copy of the example roster" in problem) == (roster == "a copy of it")
+    assert ("a copy of the example roster" in problem) == roster.startswith("a copy")
     assert not logged(serve, "starting"), "nothing was started"
     assert not sqlite_file(serve).exists(), "not even the store"
 
@@ -280,5 +299,45 @@ async def test_serve_in_simulate_mode_runs_on_the_example_roster_by_default(
             )
             assert status == 202, body
             assert body["recipients_added"] > 0
+        finally:
+            assert await serve.terminate() == 0
+
+
+def make_workbook(directory: Path, target: Path) -> Path:
+    """The county's CSV folder as the Excel workbook an office keeps (the shipped script)."""
+    script = EXAMPLES / "make_roster_workbook.py"
+    subprocess.run([sys.executable, script, directory, target], check=True, capture_output=True)
+    return target
+
+
+@bounded(90)
+async def test_serve_runs_on_a_county_workbook_and_reloads_it_on_sighup(tmp_path: Path) -> None:
+    county = write_county(tmp_path / "roster", PERSONS)
+    workbook = make_workbook(county.directory, tmp_path / "县网格名册.xlsx")
+    env = serve_env(tmp_path, roster=workbook, policy=POLICY)
+    serve = Serve(env, tmp_path / "serve.log")
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, serve.url)
+        serve.start()
+        try:
+            await serve.until_ready(http)
+            await takes_a_warning(api, "from-a-workbook")
+            _, before = await api.get("/v1/roster")
+            assert before["in_force"]["source"] == str(workbook)
+
+            # A grid person's new number, typed into Excel as a number.
+            book = openpyxl.load_workbook(workbook)
+            book["persons"].cell(3, 3).value = 13512340001
+            book.save(workbook)
+            os.kill(serve.pid, signal.SIGHUP)
+
+            async def reloaded() -> Any:
+                _, view = await api.get("/v1/roster")
+                return view if view["last_reload"] else None
+
+            after = await eventually(reloaded, 10)
+            assert after["last_reload"]["outcome"] == "loaded", after
+            assert after["in_force"]["digest"] != before["in_force"]["digest"]
+            await takes_a_warning(api, "after-a-workbook-reload")
         finally:
             assert await serve.terminate() == 0

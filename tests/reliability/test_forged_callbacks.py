@@ -132,6 +132,9 @@ async def test_forged_callbacks_on_every_route_change_nothing(attacked: Attacked
     )
     assert status == 202, answer
     await eventually(lambda: _all_recorded(attacked.serve.db_url), 20, "every send recorded")
+    # Two villages of 20 grids each: each village's loudspeakers play once, not once a grid.
+    plays = sorted((play["zone_id"], play["area_code"]) for play in attacked.platform.plays)
+    assert plays == [(village(0), village(0)), (village(1), village(1))]
     before = await attacked.snapshot()
 
     refused: dict[str, list[int]] = {}

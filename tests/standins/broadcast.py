@@ -1,9 +1,10 @@
 """A local stand-in of an emergency-broadcast platform's play API (docs/broadcast-api.md).
 
 `POST /play` with the bearer token: checks the request the way a platform must
-(required fields, a 12-digit area code, times in order), treats a repeated `ebm_id` as
-the same play, and answers `{"id", "state"}`. Errors come as `{"error", "message"}`.
-`unknown_areas` lists area codes it has no loudspeakers for (404 `unknown_area`).
+(required fields, a zone id, a 12-digit area code, times in order), treats a repeated
+`ebm_id` as the same play, and answers `{"id", "state"}`. Errors come as `{"error",
+"message"}`. `unknown_zones` lists zone ids it has no loudspeakers for (404
+`unknown_zone`).
 
 For the other direction, `report(key_or_id, state)` POSTs a signed play report to the
 play's `callback_url`; `forge_report` signs it with the wrong key, and `replay_report`
@@ -31,6 +32,7 @@ REQUIRED = (
     "msg_type",
     "severity",
     "event_type",
+    "zone_id",
     "area_code",
     "title",
     "tts_text",
@@ -49,7 +51,7 @@ class BroadcastStandIn(StandInServer):
         super().__init__()
         self.token = token
         self.plays: list[dict[str, Any]] = []  # accepted play requests, with the platform "id"
-        self.unknown_areas: set[str] = set()
+        self.unknown_zones: set[str] = set()
         self.secrets.append(token)
         self._ids = itertools.count(1)
         self.app.router.add_post(PLAY_PATH, self._play)
@@ -101,11 +103,13 @@ class BroadcastStandIn(StandInServer):
         missing = [name for name in REQUIRED if name not in body]
         if missing:
             return _error(422, "invalid_request", f"missing: {', '.join(missing)}")
-        area = str(body["area_code"])
+        area, zone = str(body["area_code"]), str(body["zone_id"])
         if len(area) != 12 or not area.isdigit():
             return _error(422, "invalid_request", "area_code must be 12 digits")
-        if area in self.unknown_areas:
-            return _error(404, "unknown_area", f"no loudspeakers in {area}")
+        if not zone:
+            return _error(422, "invalid_request", "zone_id is empty")
+        if zone in self.unknown_zones:
+            return _error(404, "unknown_zone", f"no loudspeaker group {zone}")
         if body["msg_type"] not in (1, 2) or body["start_time"] >= body["end_time"]:
             return _error(422, "invalid_request", "bad msg_type or times")
         for play in self.plays:
@@ -131,6 +135,7 @@ def _report(play: dict[str, Any], state: int | str, fields: dict[str, Any]) -> d
         "ebm_id": play["ebm_id"],
         "state": state,
         "state_desc": STATE_WORDS.get(state, str(state)) if isinstance(state, int) else state,
+        "zone_id": play["zone_id"],
         "area_code": play["area_code"],
         "report_time": datetime.now(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M:%S"),
         "coverage_rate": 0.96,

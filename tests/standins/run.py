@@ -1,11 +1,12 @@
-"""Run the three provider stand-ins together, for a local demo (docker-compose) or by hand.
+"""Run the provider stand-ins together, for a local demo (docker-compose) or by hand.
 
     python -m tests.standins.run --callbacks http://127.0.0.1:8080
 
-Twilio on :9001, WeChat on :9002, the broadcast platform on :9003, each with the default
-credentials of its module (docker-compose.yml configures jiaoying with the same). With
-`--auto-answer`, every SMS is reported delivered and every call answered with key 1
-after that many seconds, so a demo shows answers coming in.
+Twilio on :9001, WeChat on :9002, the broadcast platform on :9003, Alibaba Cloud on :9004,
+Tencent Cloud on :9005, each with the default credentials of its module (docker-compose.yml
+configures jiaoying with Twilio's). With `--auto-answer`, every Twilio SMS is reported
+delivered and every Twilio call answered with key 1 after that many seconds, so a demo
+shows answers coming in.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import argparse
 import asyncio
 import contextlib
 
+from tests.standins.aliyun import AliyunStandIn
 from tests.standins.broadcast import BroadcastStandIn
+from tests.standins.tencent import TencentStandIn
 from tests.standins.twilio import TwilioStandIn
 from tests.standins.wechat import WeChatStandIn
 
@@ -26,11 +29,16 @@ async def _serve(args: argparse.Namespace) -> None:
     await twilio.start(9001, args.host)
     await wechat.start(9002, args.host)
     await broadcast.start(9003, args.host)
-    print(f"stand-ins: twilio {twilio.url}, wechat {wechat.url}, broadcast {broadcast.url}")
+    aliyun = await AliyunStandIn().start(9004, args.host)
+    tencent = await TencentStandIn().start(9005, args.host)
+    print(
+        f"stand-ins: twilio {twilio.url}, wechat {wechat.url}, broadcast {broadcast.url}, "
+        f"aliyun {aliyun.url}, tencent {tencent.url}"
+    )
     try:
         await asyncio.Event().wait()
     finally:
-        for standin in (twilio, wechat, broadcast):
+        for standin in (twilio, wechat, broadcast, aliyun, tencent):
             await standin.close()
 
 
