@@ -14,6 +14,7 @@ from bench.answers import ROUNDS, AnswersResult
 from bench.drill import DrillResult, drill_row
 from bench.fanout import FanoutResult
 from bench.latency import LatencyResult
+from bench.priority import ALL_TARGET_S, FIRST_TARGET_S, PriorityResult
 from bench.stores import StoresResult
 from bench.timers import TimersResult
 from bench.voice import VoiceResult
@@ -46,6 +47,7 @@ class Results:
     stores: StoresResult | None = None
     drill: DrillResult | None = None
     aliyun: AliyunResult | None = None
+    priority: list[PriorityResult] = field(default_factory=list)
 
 
 def machine() -> dict[str, Any]:
@@ -153,7 +155,27 @@ def table(results: Results) -> str:
         )
     if results.drill is not None:
         rows.append(drill_row(results.drill))
+    for red_run in results.priority:
+        rows += _priority_rows(red_run)
     return "\n".join(rows)
+
+
+def _priority_rows(run: PriorityResult) -> list[str]:
+    """Issue 17's point 4: red warnings published during a blue fan-out at a capped rate."""
+    return [
+        f"| Red during blue, {run.store}, sms={run.rate}: {run.red_runs} red warnings to "
+        f"{run.red_recipients} persons each, published during a {run.blue_recipients:,}-person "
+        f"blue fan-out, POST → first SMS / all {run.red_recipients} "
+        f"| first p99 {run.first_p99_s:.2f} s, all p99 {run.all_p99_s:.2f} s "
+        f"(p50 {run.first_p50_s:.2f} / {run.all_p50_s:.2f} s; POST → 202 p99 "
+        f"{run.post_p99_s:.2f} s) | | "
+        f"| first ≤ {FIRST_TARGET_S:.0f} s, all ≤ {ALL_TARGET_S:.0f} s, blue after, none lost "
+        f"| {_yes(run.met)} |",
+        f"| The blue fan-out meanwhile (SMS/s against the cap; finished after the reds; "
+        f"persons lost; sent twice) | {run.blue_per_second:,.0f} /s; "
+        f"{'yes' if run.blue_last_after_red else 'no'}; {run.lost}; {run.duplicates} "
+        f"| {run.rate} /s | {run.blue_per_second / run.rate:.2f} | | |",
+    ]
 
 
 def _channel_rows(run: FanoutResult) -> list[str]:

@@ -25,17 +25,21 @@ from bench.drill import drill_row, run_drill_bench
 from bench.fanout import TWILIO_REPORTS, Answering, FanoutResult, run_fanout
 from bench.latency import run_latency
 from bench.plot import plot_fanout
+from bench.priority import run_priority, unreachable
 from bench.procs import ROOT, StandIn
 from bench.profile import summarize
 from bench.report import Results, machine, table, write
-from bench.stores import run_stores
+from bench.stores import PG_ADMIN_URL, run_stores
 from bench.timers import run_timers
 from bench.voice import run_voice
 from dispatcher.runtime.logs import configure_logging
+from tests.pg import fresh_database
 
 DRILL_SPEED = 10.0  # the 17-minute scale scenario in 102 s: see bench/NOTES.md
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/jiaoying-bench"
-SCENARIOS = ("fanout", "voice", "latency", "answers", "timers", "stores", "aliyun", "drill")
+SCENARIOS = (
+    "fanout", "voice", "latency", "answers", "timers", "stores", "aliyun", "drill", "priority"
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Plan:
     stores: int  # the fan-out on SQLite, PostgreSQL, PostgreSQL with two replicas
     aliyun: int  # the fan-out by Alibaba Cloud SMS
     drill: tuple[int, int, float]  # grids, persons, speed of the county drill
+    priority: tuple[int, int]  # a blue fan-out at sms=200, and red warnings published during it
     reports: Reports = TWILIO_REPORTS  # what the stand-in posts back
 
 
@@ -74,6 +79,7 @@ FULL = Plan(
     stores=10_000,
     aliyun=10_000,
     drill=(500, 5_000, DRILL_SPEED),
+    priority=(20_000, 20),
 )
 QUICK = Plan(
     mode="quick",
@@ -90,6 +96,7 @@ QUICK = Plan(
     stores=1_000,
     aliyun=1_000,
     drill=(50, 500, DRILL_SPEED),
+    priority=(3_000, 5),
 )
 
 
@@ -193,6 +200,14 @@ async def _scenario(
         (work / "drill").mkdir()
         results.drill = await run_drill_bench(work / "drill", *plan.drill)
         print(f"   {drill_row(results.drill)}", flush=True)
+    elif scenario == "priority":
+        results.priority.append(
+            await run_priority(standin, work / "priority-sqlite", *plan.priority)
+        )
+        async with fresh_database(PG_ADMIN_URL, unreachable=unreachable) as db_url:
+            results.priority.append(
+                await run_priority(standin, work / "priority-pg", *plan.priority, db_url=db_url)
+            )
 
 
 def _progress(result: FanoutResult) -> None:

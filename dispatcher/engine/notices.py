@@ -14,6 +14,7 @@ from typing import Any
 from channels.base import Notice
 from dispatcher.core.effects import Claim
 from dispatcher.core.links import AnswerLinks, Target, link_expiry
+from dispatcher.core.roster import Roster
 from dispatcher.engine.texts import Addressee, Texts, WarningText
 
 _NOTICE_FIELDS = tuple(field.name for field in dataclass_fields(Notice))
@@ -88,3 +89,27 @@ class NoticeFactory:
             # The person's name for providers that fill pre-approved templates.
             extra={"name": addressee.name, **(extra or {})},
         )
+
+
+def addressee_of(
+    roster: Roster, claim: Claim, grids_of: dict[int, tuple[str, ...]] | None
+) -> Addressee:
+    """Whom a claimed send is addressed to, as its texts name them: the person with the
+    grids of their recipient row (`grids_of`), or the broadcast zone."""
+    if claim.person_id is not None:
+        person = roster.persons.get(claim.person_id)
+        if person is not None:
+            codes = grids_of.get(claim.recipient_id, ()) if grids_of and claim.recipient_id else ()
+            grids = tuple(roster.grids[c].name if c in roster.grids else c for c in codes)
+            return Addressee(person.name, person.role, grids)
+    zone = roster.zone(claim.zone_id) if claim.zone_id is not None else None
+    return Addressee(zone.name if zone is not None else "")
+
+
+def extra_of(roster: Roster, claim: Claim, *, full_message: bool) -> dict[str, str] | None:
+    # A zone id is the platform's name for its loudspeakers; the EBM needs an area code.
+    extra = {"full_message": "1"} if full_message else {}
+    zone = roster.zone(claim.zone_id) if claim.zone_id is not None else None
+    if zone is not None:
+        extra["area_code"] = zone.area_code
+    return extra or None

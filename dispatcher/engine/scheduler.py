@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -32,25 +32,23 @@ from dispatcher.core.jsonform import warning_from_data
 from dispatcher.core.links import Target
 from dispatcher.core.machine import NoticeKind, decide
 from dispatcher.core.policy import LevelPolicy
-from dispatcher.core.roster import Roster
-from dispatcher.engine.notices import NoticeFactory, notice_to_data
+from dispatcher.engine.notices import NoticeFactory, addressee_of, extra_of, notice_to_data
 from dispatcher.engine.roster_book import RosterBook
 from dispatcher.engine.sender import Order, Sender
-from dispatcher.engine.texts import Addressee, WarningText
+from dispatcher.engine.texts import WarningText
 from dispatcher.runtime.metrics import Metrics
 from dispatcher.store.chains import (
     ChainState,
     StoredRecipient,
     add_events,
-    claim_due,
     claim_sends,
     load_chains,
     load_recipients,
     mark_first_notified,
-    next_due,
     save_decisions,
 )
 from dispatcher.store.db import Database
+from dispatcher.store.due import claim_due, next_due
 from dispatcher.store.escalations import (
     DueSummons,
     add_escalations,
@@ -103,12 +101,16 @@ class Scheduler:
         self._pace = pace
         self._metrics = metrics
         self._wake = asyncio.Event()
+        self._woken = False  # woken since the last claim: claim without waiting for room
         self._stopping = False
         self._texts: dict[int, WarningText] = {}
+        self._turn = 0  # whose turn a remainder is, between due warnings of one level
 
     def wake(self) -> None:
         """Look at the timers now (a warning arrived, an answer or a failure was recorded)."""
         self._wake.set()
+        self._woken = True
+        self._sender.nudge()
 
     def stop(self) -> None:
         """End `run()` after the batch in progress: a batch is one transaction, and a task
@@ -150,16 +152,26 @@ class Scheduler:
         # count of possible duplicates would overstate. And wait until half the window is
         # free: a batch is one transaction, one fsync, so claiming whatever trickles free
         # (a few places at a time) would make the commits, not the sends, the bottleneck.
-        await self._sender.wait_for_room(max(1, self._sender.window // 2))
+        # A channel's budget (what its rate starts in a short while) keeps the window from
+        # filling with blue sends waiting for the rate while a red warning's chains wait to
+        # be claimed. Woken (a red warning may have come), it claims at once what the
+        # budgets allow, the most urgent due chains first.
+        await self._sender.wait_for_room(
+            max(1, self._sender.window // 2), unless=lambda: self._woken
+        )
+        budget = self._sender.budget(urgent=self._woken)
+        self._woken = False
         room = self._sender.room
+        limit = max(1, min(self._batch, room, max(budget.values(), default=room)))
         now = self._clock()
         async with self._db.writer.begin() as conn:
-            tokens = await claim_due(conn, now, max(1, min(self._batch, room)))
+            tokens = await claim_due(conn, now, limit, turn=self._turn)
+            self._turn += 1
             if not tokens:
                 return 0
             stored = await load_recipients(conn, tokens)
             chains = await load_chains(conn, {r.warning_id for r in stored})
-            handled, orders = await self._decide_all(conn, stored, chains, now, room)
+            handled, orders = await self._decide_all(conn, stored, chains, now, room, budget)
         await self._sender.submit(orders)
         return handled
 
@@ -170,15 +182,17 @@ class Scheduler:
         chains: dict[str, ChainState],
         now: datetime,
         room: int,
+        budget: dict[str, int],
     ) -> tuple[int, list[Order]]:
-        """Decide for `stored` in turn while their sends fit in `room` (at least one
-        recipient); the rest keep their timers, untouched and still due. Returns how many
-        were decided, and the claimed sends."""
+        """Decide for `stored` in turn while their sends fit in `room` and each channel's
+        `budget` (at least one recipient); the rest keep their timers, untouched and still
+        due. Returns how many were decided, and the claimed sends."""
         saved, moved, finished, notified = [], [], [], []
         by_warning: dict[str, list[Effects]] = defaultdict(list)
         claims: list[tuple[Claim, ChainState, int]] = []
         events: list[dict[str, Any]] = []
         grids_of: dict[int, tuple[str, ...]] = {}
+        taken: Counter[str] = Counter()
         handled = 0
         for recipient in stored:
             chain = chains[recipient.warning_id]
@@ -192,8 +206,13 @@ class Scheduler:
                 recipient.state,
             )
             effects = effects_of(decision, view, roster)
-            if handled and len(claims) + len(effects.claims) > room:
+            wanted = Counter(c.channel for c in effects.claims)
+            if handled and (
+                len(claims) + len(effects.claims) > room
+                or any(taken[ch] + n > budget.get(ch, room) for ch, n in wanted.items())
+            ):
                 break
+            taken.update(wanted)
             handled += 1
             grids_of[recipient.id] = recipient.grid_codes
             if self._metrics is not None:
@@ -267,12 +286,12 @@ class Scheduler:
                 claim,
                 warning_id=chain.warning_id,
                 warning=await self._text(conn, chain),
-                addressee=_addressee(roster, claim, grids_of),
+                addressee=addressee_of(roster, claim, grids_of),
                 valid_until=chain.lifecycle.expires,
                 link=link,
                 silent=silent,
                 grid_names=grid_names,
-                extra=_extra(roster, claim, full_message=full_message),
+                extra=extra_of(roster, claim, full_message=full_message),
             )
             notices[claim.key] = (notice, claim.recipient_id)
             rows.append(
@@ -381,25 +400,3 @@ def _remember(cache: dict[K, V], key: K, value: V) -> None:
     if len(cache) >= CACHED_WARNINGS:
         del cache[next(iter(cache))]
     cache[key] = value
-
-
-def _addressee(
-    roster: Roster, claim: Claim, grids_of: dict[int, tuple[str, ...]] | None
-) -> Addressee:
-    if claim.person_id is not None:
-        person = roster.persons.get(claim.person_id)
-        if person is not None:
-            codes = grids_of.get(claim.recipient_id, ()) if grids_of and claim.recipient_id else ()
-            grids = tuple(roster.grids[c].name if c in roster.grids else c for c in codes)
-            return Addressee(person.name, person.role, grids)
-    zone = roster.zone(claim.zone_id) if claim.zone_id is not None else None
-    return Addressee(zone.name if zone is not None else "")
-
-
-def _extra(roster: Roster, claim: Claim, *, full_message: bool) -> dict[str, str] | None:
-    # A zone id is the platform's name for its loudspeakers; the EBM needs an area code.
-    extra = {"full_message": "1"} if full_message else {}
-    zone = roster.zone(claim.zone_id) if claim.zone_id is not None else None
-    if zone is not None:
-        extra["area_code"] = zone.area_code
-    return extra or None

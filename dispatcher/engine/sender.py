@@ -1,5 +1,11 @@
 """Performing claimed sends: bounded per channel, rate-limited, retried when worth it.
 
+Each channel's places and rate are handed out by its gate (`engine/channel_gate.py`) to the
+most urgent send waiting: a red warning's before a blue one's queued earlier. And the sender
+takes no more sends than a capped channel can start in `AHEAD` seconds (`room`), so that
+its window is not filled with low-level sends waiting for the rate while a red warning's
+wait to be claimed at all.
+
 Two retry loops, each with one job: here a short tenacity retry around one provider call,
 on `TransientDeliveryError` only, honouring `retry_after`; above it, the policy's own
 re-notify and escalation steps. The number of sends in flight (claimed and not yet
@@ -9,6 +15,7 @@ recorded) is bounded by `window`: the most a crash can leave with an unknown out
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -16,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from channels.base import (
@@ -32,10 +38,17 @@ from channels.base import (
     TransientDeliveryError,
     UncertainDeliveryError,
 )
+from dispatcher.core.priority import rank_of
 from dispatcher.engine.batching import Batcher
 from dispatcher.engine.breaker import Breaker, ChannelDown
+from dispatcher.engine.channel_gate import ChannelGate
 
 log = structlog.get_logger("jiaoying.sender")
+
+# Seconds of a channel's rate the sender takes in ahead: enough that the queue at a gate
+# never runs dry between two of the scheduler's batches, short enough that a red warning
+# claimed behind them waits no longer than this for its turn to be claimed.
+AHEAD = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +91,16 @@ class Sender:
         self._report = report
         self._retry = retry
         limits = limits or {}
-        self._slots = {
-            name: asyncio.Semaphore(limits.get(name, ChannelLimits()).concurrency)
+        self._freed = asyncio.Event()
+        self._gates = {
+            name: ChannelGate(
+                limits.get(name, ChannelLimits()).concurrency,
+                limits.get(name, ChannelLimits()).per_second,
+            )
             for name in channels
         }
-        self._rates = {
-            name: AsyncLimiter(limits.get(name, ChannelLimits()).per_second, 1.0)
-            for name in channels
+        self._ahead = {
+            name: max(1, math.ceil(gate.per_second * AHEAD)) for name, gate in self._gates.items()
         }
         self._breakers = {name: Breaker(name) for name in channels}
         self._batches = Batcher(self._send_batch)
@@ -92,7 +108,7 @@ class Sender:
         self._window = asyncio.Semaphore(window)
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiting = 0  # orders handed to submit() that wait for a place in the window
-        self._freed = asyncio.Event()
+        self._unstarted = dict.fromkeys(channels, 0)  # submitted, first try not yet begun
 
     @property
     def in_flight(self) -> int:
@@ -108,12 +124,31 @@ class Sender:
         """Places left in the window once every order already submitted has one."""
         return self._window_size - len(self._tasks) - self._waiting
 
-    async def wait_for_room(self, places: int) -> None:
-        """Return when at least `places` (capped at the window) are free."""
+    def budget(self, *, urgent: bool = False) -> dict[str, int]:
+        """How many more sends each channel takes now: what its rate starts in `AHEAD`
+        seconds, less the sends of it already taken that have not yet started. `urgent`
+        (a claim that may hold a red warning's sends, which the gates let through before
+        the queued ones): half as much again, so such a claim never finds no room."""
+        return {
+            name: max(0, ahead + (ahead // 2 if urgent else 0) - self._unstarted[name])
+            for name, ahead in self._ahead.items()
+        }
+
+    async def wait_for_room(self, places: int, *, unless: Callable[[], bool] = bool) -> None:
+        """Return when at least `places` (capped at the window) are free, and no channel
+        has more than half its `AHEAD` seconds of sends still waiting to start; or as
+        soon as `unless()` is true (checked again after `nudge()`)."""
         places = min(places, self._window_size)
-        while self.room < places:
+        while not unless() and (
+            self.room < places
+            or any(self._unstarted[name] > ahead // 2 for name, ahead in self._ahead.items())
+        ):
             self._freed.clear()
             await self._freed.wait()
+
+    def nudge(self) -> None:
+        """Make `wait_for_room` look at its `unless` again."""
+        self._freed.set()
 
     async def submit(self, orders: Sequence[Order]) -> None:
         """Start every order; waits while the in-flight window is full (backpressure)."""
@@ -124,6 +159,8 @@ class Sender:
                 await self._window.acquire()
                 remaining -= 1
                 self._waiting -= 1
+                if order.notice.channel in self._unstarted:
+                    self._unstarted[order.notice.channel] += 1
                 task = asyncio.create_task(self._deliver(order))
                 self._tasks.add(task)
                 task.add_done_callback(self._finished)
@@ -173,7 +210,7 @@ class Sender:
             )
         started = time.monotonic()
         try:
-            receipt = await self._send(channel, notice)
+            receipt = await self._send(channel, notice, first=True)
         except TransientDeliveryError as error:
             # The retry loop is built only for a send whose first try failed: nearly all go
             # through at once, and tenacity's bookkeeping on every send cost a tenth of a
@@ -189,31 +226,50 @@ class Sender:
             provider_id=receipt.provider_id,
         )
 
-    async def _send(self, channel: Channel, notice: Notice) -> Receipt:
+    async def _send(self, channel: Channel, notice: Notice, *, first: bool = False) -> Receipt:
+        """One try; `first`: the send's first, which counts as started once it is let
+        through its channel's gate (or refused before it; in a batch, once that is done)."""
         if isinstance(channel, BatchChannel):
-            return await self._batches.send(channel, notice)
-        breaker = self._breakers[notice.channel]
-        breaker.check()  # fail now rather than queue behind a provider that stopped answering
-        async with self._slots[notice.channel], self._rates[notice.channel]:
-            trial = breaker.before_send()
             try:
-                receipt = await channel.send(notice)
-            except DeliveryError as error:
-                breaker.answered(error, trial=trial)
-                raise
-            except BaseException:
-                breaker.abandoned(trial=trial)
-                raise
+                return await self._batches.send(channel, notice)
+            finally:
+                if first:
+                    self._started(notice.channel)
+        breaker = self._breakers[notice.channel]
+        try:
+            breaker.check()  # fail now rather than queue behind a provider that stopped answering
+            async with self._gates[notice.channel].place(rank_of(notice.level), notice.warning_id):
+                if first:
+                    first = False
+                    self._started(notice.channel)
+                trial = breaker.before_send()
+                try:
+                    receipt = await channel.send(notice)
+                except DeliveryError as error:
+                    breaker.answered(error, trial=trial)
+                    raise
+                except BaseException:
+                    breaker.abandoned(trial=trial)
+                    raise
+        finally:
+            if first:
+                self._started(notice.channel)
         breaker.answered(None, trial=trial)
         return receipt
+
+    def _started(self, channel: str) -> None:
+        self._unstarted[channel] -= 1
+        self._freed.set()
 
     async def _send_batch(
         self, channel: BatchChannel, notices: Sequence[Notice]
     ) -> list[Receipt | DeliveryError]:
-        """One batch request, as `_send` makes one request: breaker, slot, rate."""
+        """One batch request, as `_send` makes one request: breaker, gate (the batch's
+        most urgent notice gives its place in line)."""
         breaker = self._breakers[channel.name]
         breaker.check()
-        async with self._slots[channel.name], self._rates[channel.name]:
+        rank = max(rank_of(notice.level) for notice in notices)
+        async with self._gates[channel.name].place(rank, notices[0].warning_id):
             trial = breaker.before_send()
             try:
                 outcomes = await channel.send_batch(notices)

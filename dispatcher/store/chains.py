@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, delete, func, insert, select, union_all, update
+from sqlalchemy import BindParameter, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,7 +26,6 @@ from dispatcher.store.schema import (
     attempts,
     outbox,
     recipients,
-    summons,
     timers,
     warnings,
 )
@@ -76,15 +75,6 @@ def insert_of(dialect: str, table: Any) -> Any:
 # The scheduler's statements are built once and bound per batch (an answered chain is a
 # batch of its own when answers trickle in): building one cost more than running it.
 _IDS: BindParameter[Any] = bindparam("ids", expanding=True)
-_DUE = (
-    select(timers.c.recipient_id, timers.c.token)
-    .where(timers.c.eta <= bindparam("now"))
-    .order_by(timers.c.eta)
-    .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
-)
-_DUE_AT = union_all(select(timers.c.eta), select(summons.c.eta)).subquery()
-_NEXT_DUE = select(func.min(_DUE_AT.c.eta))  # a summons already made has no eta: not counted
 _ANSWERS_OF = select(
     answers.c.recipient_id, answers.c.at, answers.c.via, answers.c.chain_revision
 ).where(answers.c.recipient_id.in_(_IDS))
@@ -97,19 +87,8 @@ _ATTEMPTS_OF = select(
 _RECIPIENTS_LOCKED = select(recipients).where(recipients.c.id.in_(_IDS)).with_for_update()
 
 
-async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> dict[int, int]:
-    """Due timers, locked for this transaction: recipient id → fencing token."""
-    rows = await conn.execute(_DUE, {"now": now, "limit": limit})
-    return {row.recipient_id: row.token for row in rows}
-
-
-async def next_due(conn: AsyncConnection) -> datetime | None:
-    """When the earliest timer or summons is due (None when nothing is waiting)."""
-    eta: datetime | None = (await conn.execute(_NEXT_DUE)).scalar()
-    return eta
-
-
 async def load_recipients(conn: AsyncConnection, tokens: dict[int, int]) -> list[StoredRecipient]:
+    """The claimed recipients, in the order of `tokens` (the claim's: most urgent first)."""
     ids = {"ids": list(tokens)}
     answered: dict[int, list[Answer]] = defaultdict(list)
     for row in await conn.execute(_ANSWERS_OF, ids):
@@ -140,6 +119,8 @@ async def load_recipients(conn: AsyncConnection, tokens: dict[int, int]) -> list
                 token=tokens[row.id],
             )
         )
+    position = {rid: n for n, rid in enumerate(tokens)}
+    stored.sort(key=lambda recipient: position[recipient.id])
     return stored
 
 
@@ -291,10 +272,19 @@ async def wake_recipients(
     """Make these recipients' chains due now, even those whose timers had run out."""
     if not recipient_ids:
         return
+    ids = sorted(set(recipient_ids))
+    lanes = {row.id: row.warning_id for row in await conn.execute(_WARNING_OF, {"ids": ids})}
     await conn.execute(
         _wake_statement(conn.dialect.name),
-        [{"recipient_id": rid, "eta": now, "token": 0} for rid in sorted(set(recipient_ids))],
+        [
+            {"recipient_id": rid, "warning_id": lanes[rid], "eta": now, "token": 0}
+            for rid in ids
+            if rid in lanes
+        ],
     )
+
+
+_WARNING_OF = select(recipients.c.id, recipients.c.warning_id).where(recipients.c.id.in_(_IDS))
 
 
 # Where each answered chain stands against its warning, for `ends_with_answer`.

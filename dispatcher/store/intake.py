@@ -230,11 +230,15 @@ async def wake_chain(conn: AsyncConnection, warning_id: str, eta: datetime) -> N
         .values(eta=eta, token=timers.c.token + 1)
     )
     missing = (
-        select(recipients.c.id, literal(eta, UTCDateTime), literal(0, Integer))
+        select(
+            recipients.c.id, recipients.c.warning_id, literal(eta, UTCDateTime), literal(0, Integer)
+        )
         .where(recipients.c.warning_id == warning_id)
         .where(~exists().where(timers.c.recipient_id == recipients.c.id))
     )
-    await conn.execute(insert(timers).from_select(["recipient_id", "eta", "token"], missing))
+    await conn.execute(
+        insert(timers).from_select(["recipient_id", "warning_id", "eta", "token"], missing)
+    )
 
 
 async def record_audit(

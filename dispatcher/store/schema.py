@@ -135,7 +135,11 @@ timers = Table(
     Column("recipient_id", Serial, ForeignKey("recipients.id"), primary_key=True),
     Column("eta", UTCDateTime, nullable=False),
     Column("token", Integer, nullable=False, default=0),
+    # The recipient's warning, copied: the scheduler claims due timers warning by warning
+    # (a lane each, the highest level first), and finds the lanes through this index.
+    Column("warning_id", String(32), nullable=False),
     Index("ix_timers_eta", "eta"),
+    Index("ix_timers_lane", "warning_id", "eta"),
 )
 
 summons = Table(

@@ -1,7 +1,7 @@
 """drill figures: each drill's figures, for the drills of one roster side by side
 
-Revision ID: drill_figures
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-06 08:10:00.000000
 
 A county rehearses its roster and policy again and again; the report of a drill shows
@@ -17,8 +17,8 @@ from alembic import op
 
 import dispatcher.store.schema
 
-revision = "drill_figures"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
