@@ -38,7 +38,15 @@ from tests.pg import fresh_database
 DRILL_SPEED = 10.0  # the 17-minute scale scenario in 102 s: see bench/NOTES.md
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/jiaoying-bench"
 SCENARIOS = (
-    "fanout", "voice", "latency", "answers", "timers", "stores", "aliyun", "drill", "priority"
+    "fanout",
+    "voice",
+    "latency",
+    "answers",
+    "timers",
+    "stores",
+    "aliyun",
+    "drill",
+    "priority",
 )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher.cli.columns import table
+from dispatcher.cli.report import report_files
 from dispatcher.drill.outcome import drill_outcome
 from dispatcher.drill.run import DrillRun, refuse_real_providers, run_drill
 from dispatcher.drill.scenario import BEIJING, parse_scenario
@@ -22,6 +23,8 @@ from dispatcher.files.roster_dir import load_roster
 from dispatcher.runtime.logs import configure_logging
 from dispatcher.runtime.settings import load_settings
 from dispatcher.store.db import open_database
+
+HISTORY = "drills.db"  # beside the drills' own databases: the figures of every run
 
 
 def add_command(commands: Any) -> None:
@@ -36,6 +39,12 @@ def add_command(commands: Any) -> None:
     drill.add_argument("--speed", type=float, default=30.0, help="drill seconds per real second")
     drill.add_argument("--seed", type=int, default=1, help="same seed, same people")
     drill.add_argument("--db", type=Path, default=None, help="the drill's SQLite database")
+    drill.add_argument(
+        "--drills",
+        metavar="DB_URL",
+        help="the database keeping the drills of many runs, compared in each report"
+        " (default: drills.db beside the drill's database)",
+    )
     drill.add_argument("--json", action="store_true", help="the figures as JSON")
     drill.set_defaults(run=run)
 
@@ -68,6 +77,16 @@ def run(args: argparse.Namespace) -> int:
     )
     figures = asyncio.run(_figures(drill))
     figures["world"] = drill.counts
+    drills_url = args.drills or f"sqlite+aiosqlite:///{db_path.resolve().parent / HISTORY}"
+    figures["report"] = str(
+        report_files(
+            f"sqlite+aiosqlite:///{drill.db_path}",
+            drill.warning_id,
+            drill.db_path.with_suffix(""),
+            roster_dir=args.roster,
+            drills_url=drills_url,
+        )
+    )
     if args.json:
         print(json.dumps(figures, ensure_ascii=False, indent=2))
     else:
@@ -144,7 +163,7 @@ def drill_text(figures: dict[str, Any], drill: DrillRun) -> list[str]:
         lines += ["", f"field tasks: {listed}"]
     lines += [
         "",
-        f"records: {figures['db']}",
-        f"report:  {figures['report_command']}",
+        f"report 评估报告: {figures['report']}",
+        f"records: {figures['db']}  (again: {figures['report_command']})",
     ]
     return lines

@@ -9,6 +9,7 @@ the same seed must agree person by person, whatever the timing of either run.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,30 @@ def test_the_shipped_scenarios_are_valid() -> None:
         scenario = parse_scenario(path.read_text(encoding="utf-8"), source=str(path))
         assert scenario.name
     assert json.dumps([p.name for p in shipped])
+
+
+def test_the_command_ends_with_the_report_and_compares_the_drills_before(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = tmp_path / "clear-cut.yaml"
+    scenario.write_text(CLEAR_CUT, encoding="utf-8")
+    common = ["--roster", str(ROSTER), "--policy", str(POLICY), "--speed", "60", "--seed", "7"]
+
+    assert main(["drill", str(scenario), "--db", str(tmp_path / "one.db"), *common]) == 0
+    printed = capsys.readouterr().out
+    first_page = tmp_path / "one" / "report.html"
+    assert f"report 评估报告: {first_page}" in printed, printed
+    page = first_page.read_text(encoding="utf-8")
+    assert '<span class="drill">演练</span>' in page
+    assert "河田镇" in page and "水唇镇" in page
+    assert page.count("（本次）") == 1
+
+    assert main(["drill", str(scenario), "--db", str(tmp_path / "two.db"), *common, "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["report"] == str(tmp_path / "two" / "report.html")
+    rows = (tmp_path / "two" / "report.csv").read_text(encoding="utf-8-sig").strip().splitlines()
+    assert len(rows) - 1 == figures["grids"], "the CSV: one row per grid of the drill"
+    second = (tmp_path / "two" / "report.html").read_text(encoding="utf-8")
+    settled = re.search(r'<tr data-drill="settled">(.*?)</tr>', second, flags=re.S)
+    assert settled is not None
+    assert settled.group(1).count('<td class="n">') == 2, "this drill beside the one before"
