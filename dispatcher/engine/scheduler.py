@@ -207,10 +207,12 @@ class Scheduler:
             )
             effects = effects_of(decision, view, roster)
             wanted = Counter(c.channel for c in effects.claims)
-            if handled and (
-                len(claims) + len(effects.claims) > room
-                or any(taken[ch] + n > budget.get(ch, room) for ch, n in wanted.items())
-            ):
+            over_room = len(claims) + len(effects.claims) > room
+            over_budget = any(taken[ch] + n > budget.get(ch, room) for ch, n in wanted.items())
+            # The first recipient goes past a budget (progress), but past the window's room
+            # only into an empty window (one recipient with more sends than the window):
+            # a claim woken without waiting for room must not leave sends waiting for it.
+            if (over_room and (handled or room < self._sender.window)) or (handled and over_budget):
                 break
             taken.update(wanted)
             handled += 1
