@@ -151,10 +151,8 @@ async def compare_drills(conn: AsyncConnection, report: Report) -> Report:
     the last drills of its roster beside it, oldest first, itself last. `conn` may belong
     to another database than the warning's: one that keeps the drills of many runs."""
     own = drill_figures_of(report)
-    await save_drill_figures(conn, own)
-    drills = await drill_history(
-        conn, own.roster_id, until=own.clock_start, limit=DRILLS_COMPARED + 1
-    )
+    ran = await save_drill_figures(conn, own)
+    drills = await drill_history(conn, own.roster_id, until=ran, limit=DRILLS_COMPARED + 1)
     earlier = [d for d in drills if d.warning_id != own.warning_id][-(DRILLS_COMPARED - 1) :]
     return replace(report, drills=(*earlier, own))
 

@@ -2,7 +2,9 @@
 
 A drill's report writes them (`save_drill_figures`), and writes them again when it is
 made later with more records; `drill_history` gives the last drills of a roster, and
-`list_drills` every drill for `GET /v1/drills`.
+`list_drills` every drill for `GET /v1/drills`. Drills are in the order they ran, which is
+when their figures were first made (a drill's report is made at its end): not by their
+warnings' clock, since a county runs one scenario file, with its fixed start, many times.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class DrillFigures:
     persons: int
     never_reached: int
     all_settled_s: float | None
-    made_at: datetime
+    made_at: datetime  # when the figures were first made: when the drill ran
 
     @property
     def never_reached_share(self) -> float:
@@ -53,23 +55,27 @@ class DrillFigures:
         return data
 
 
-async def save_drill_figures(conn: AsyncConnection, figures: DrillFigures) -> None:
-    """Store `figures`, replacing what an earlier report of the same drill stored."""
+async def save_drill_figures(conn: AsyncConnection, figures: DrillFigures) -> datetime:
+    """Store `figures`, replacing what an earlier report of the same drill stored but the
+    time they were first made, which is returned: the drill's place among the others."""
     values = asdict(figures)
     statement = insert_of(conn.dialect.name, drill_figures).values(**values)
-    kept = {key: value for key, value in values.items() if key != "warning_id"}
+    kept = {key: value for key, value in values.items() if key not in ("warning_id", "made_at")}
     await conn.execute(statement.on_conflict_do_update(index_elements=["warning_id"], set_=kept))
+    stored = select(drill_figures.c.made_at).where(drill_figures.c.warning_id == figures.warning_id)
+    ran: datetime = (await conn.execute(stored)).scalar_one()
+    return ran
 
 
 async def drill_history(
     conn: AsyncConnection, roster_id: str, *, until: datetime, limit: int
 ) -> list[DrillFigures]:
-    """The last `limit` drills of roster `roster_id` started no later than `until`,
+    """The last `limit` drills of roster `roster_id` that ran no later than `until`,
     oldest first (the order a county reads its progress in)."""
     rows = await conn.execute(
         select(drill_figures)
-        .where(drill_figures.c.roster_id == roster_id, drill_figures.c.clock_start <= until)
-        .order_by(drill_figures.c.clock_start.desc(), drill_figures.c.made_at.desc())
+        .where(drill_figures.c.roster_id == roster_id, drill_figures.c.made_at <= until)
+        .order_by(drill_figures.c.made_at.desc())
         .limit(limit)
     )
     return [DrillFigures(**row._mapping) for row in reversed(rows.all())]
@@ -82,9 +88,5 @@ async def list_drills(
     statement = select(drill_figures)
     if roster_id is not None:
         statement = statement.where(drill_figures.c.roster_id == roster_id)
-    rows = await conn.execute(
-        statement.order_by(
-            drill_figures.c.clock_start.desc(), drill_figures.c.made_at.desc()
-        ).limit(limit)
-    )
+    rows = await conn.execute(statement.order_by(drill_figures.c.made_at.desc()).limit(limit))
     return [DrillFigures(**row._mapping) for row in rows]

@@ -316,5 +316,5 @@ drill_figures = Table(
     Column("never_reached", Integer, nullable=False),
     Column("all_settled_s", Float),  # NULL: some grid never answered nor was on its way
     Column("made_at", UTCDateTime, nullable=False),
-    Index("ix_drill_figures_roster", "roster_id", "clock_start"),
+    Index("ix_drill_figures_roster", "roster_id", "made_at"),
 )

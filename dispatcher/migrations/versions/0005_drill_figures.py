@@ -45,7 +45,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("warning_id"),
     )
     with op.batch_alter_table("drill_figures", schema=None) as batch_op:
-        batch_op.create_index("ix_drill_figures_roster", ["roster_id", "clock_start"], unique=False)
+        batch_op.create_index("ix_drill_figures_roster", ["roster_id", "made_at"], unique=False)
 
 
 def downgrade() -> None:
