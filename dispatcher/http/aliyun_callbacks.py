@@ -35,8 +35,9 @@ from channels.aliyun_sms import sms_provider_id
 from channels.aliyun_voice import ANSWERABLE_KINDS, ivr_answer
 from channels.base import Reason
 from dispatcher.http.auth import SETTINGS
-from dispatcher.http.callback_secret import NotYetKnown, callback_allowed
+from dispatcher.http.callback_secret import NotYetKnown
 from dispatcher.http.keys import REPLIES
+from dispatcher.http.pushes import Handler, Provider, pushed
 from dispatcher.store.receipts import Receipt, Replayed
 
 __all__ = [
@@ -53,7 +54,6 @@ SMS_UP_PATH = "/callbacks/aliyun/{secret}/sms-up"
 VOICE_REPORT_PATH = "/callbacks/aliyun/{secret}/voice-report"
 # A call the person picked up: heard to the end (200000), or ended by the IVR's menu.
 _CALL_REACHED = frozenset({"200000", "300000"})
-TAKEN = {"code": 0, "msg": "成功"}
 # Receipt codes after which no later SMS to that number will arrive either.
 _REJECTED = {
     "MK:0001": Reason.INVALID_ADDRESS,  # 空号
@@ -63,7 +63,6 @@ _REJECTED = {
 }
 
 Items = list[dict[str, Any]]
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def add_aliyun_routes(app: web.Application) -> None:
@@ -72,36 +71,18 @@ def add_aliyun_routes(app: web.Application) -> None:
     app.router.add_post(VOICE_REPORT_PATH, _pushed(voice_report))
 
 
-def _refused(status: int, message: str) -> web.Response:
-    return web.json_response({"code": status, "msg": message}, status=status)
+def _shape_problem(body: Any) -> str | None:
+    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+        return "the push must be a JSON array of objects"
+    return None
 
 
-def _pushed(handler: Callable[[web.Request, Items], Awaitable[int]]) -> Handler:
-    async def checked(request: web.Request) -> web.StreamResponse:
-        status = callback_allowed(request)
-        if status is not None:
-            # The path holds the presented secret: never logged.
-            log.warning("aliyun push refused", status=status, remote=request.remote)
-            return _refused(status, "not found" if status == 404 else "source not allowed")
-        try:
-            items = await request.json()
-        except ValueError:
-            return _refused(400, "the push must be a JSON array")
-        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-            return _refused(400, "the push must be a JSON array of objects")
-        try:
-            taken = await handler(request, items)
-        except NotYetKnown as unknown:
-            # Its send's provider id is not recorded yet (the result writer batches) or
-            # was never ours: the provider pushes it again later, and a forged one ends
-            # after the provider's few retries.
-            log.info("push names sends not known yet: asked again", unknown=unknown.count)
-            return web.json_response({"code": 1, "msg": "unknown send, push again later"})
-        log.info("aliyun push", route=handler.__name__, items=len(items), taken=taken)
-        return web.json_response(TAKEN)
+# Taken: {"code": 0, "msg": "成功"}, the answer the provider expects.
+ALIYUN = Provider("aliyun", lambda code, msg: {"code": code, "msg": msg}, "成功", _shape_problem)
 
-    checked.__name__ = handler.__name__
-    return checked
+
+def _pushed(route: Callable[[web.Request, Items], Awaitable[int]]) -> Handler:
+    return pushed(ALIYUN, route)
 
 
 async def sms_report(request: web.Request, items: Items) -> int:

@@ -26,8 +26,9 @@ from aiohttp import web
 from channels.base import Reason
 from channels.tencent_sms import tencent_number
 from channels.tencent_voice import ANSWER_KEY
-from dispatcher.http.callback_secret import NotYetKnown, callback_allowed
+from dispatcher.http.callback_secret import NotYetKnown
 from dispatcher.http.keys import REPLIES
+from dispatcher.http.pushes import Handler, Provider, pushed
 from dispatcher.store.receipts import Receipt, Replayed
 
 __all__ = ["SMS_REPLY_PATH", "SMS_STATUS_PATH", "VOICE_PATH", "add_tencent_routes"]
@@ -37,11 +38,8 @@ log = structlog.get_logger("jiaoying.http.tencent")
 SMS_STATUS_PATH = "/callbacks/tencent/{secret}/sms-status"
 SMS_REPLY_PATH = "/callbacks/tencent/{secret}/sms-reply"
 VOICE_PATH = "/callbacks/tencent/{secret}/voice"
-TAKEN = {"result": 0, "errmsg": "OK"}
 ANSWERABLE_KINDS = frozenset({"alert", "update", "escalation", "door_knock"})
 _REJECTED = {"MK:0001": Reason.INVALID_ADDRESS, "MK:0005": Reason.UNREACHABLE}
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def add_tencent_routes(app: web.Application) -> None:
@@ -50,35 +48,18 @@ def add_tencent_routes(app: web.Application) -> None:
     app.router.add_post(VOICE_PATH, _pushed(voice))
 
 
-def _refused(status: int, message: str) -> web.Response:
-    return web.json_response({"result": status, "errmsg": message}, status=status)
+def _shape_problem(body: Any) -> str | None:
+    return None if isinstance(body, list | dict) else "the push must be a JSON object or array"
 
 
-def _pushed(handler: Callable[[web.Request, Any], Awaitable[int]]) -> Handler:
-    async def checked(request: web.Request) -> web.StreamResponse:
-        status = callback_allowed(request)
-        if status is not None:
-            log.warning("tencent push refused", status=status, remote=request.remote)
-            return _refused(status, "not found" if status == 404 else "source not allowed")
-        try:
-            body = await request.json()
-        except ValueError:
-            return _refused(400, "the push must be JSON")
-        if not isinstance(body, list | dict):
-            return _refused(400, "the push must be a JSON object or array")
-        try:
-            taken = await handler(request, body)
-        except NotYetKnown as unknown:
-            # Its send's provider id is not recorded yet (the result writer batches) or
-            # was never ours: the provider pushes it again later, and a forged one ends
-            # after the provider's few retries.
-            log.info("push names sends not known yet: asked again", unknown=unknown.count)
-            return web.json_response({"result": 1, "errmsg": "unknown send, push again later"})
-        log.info("tencent push", route=handler.__name__, taken=taken)
-        return web.json_response(TAKEN)
+# Taken: {"result": 0, "errmsg": "OK"}, the answer the provider expects.
+TENCENT = Provider(
+    "tencent", lambda code, msg: {"result": code, "errmsg": msg}, "OK", _shape_problem
+)
 
-    checked.__name__ = handler.__name__
-    return checked
+
+def _pushed(route: Callable[[web.Request, Any], Awaitable[int]]) -> Handler:
+    return pushed(TENCENT, route)
 
 
 def _items(body: Any) -> list[dict[str, Any]]:

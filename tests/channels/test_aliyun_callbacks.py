@@ -191,6 +191,9 @@ async def test_forged_pushes_are_refused_and_change_nothing(rig: Rig) -> None:
             assert reply.status in (404, 405)
     async with client.post(rig.url("sms-up"), data=b"not json") as reply:
         assert reply.status == 400
+    async with client.post(rig.url("sms-report"), json={"biz_id": "1^0"}) as reply:
+        assert reply.status == 400, "a receipt push is an array"
+        assert (await reply.json())["code"] == 400, "refused in the provider's own answer"
     unknown = {**rig.standin.sms_report(sms), "biz_id": "123^0"}
     push = await rig.standin.push(rig.url("sms-report"), [unknown])
     assert (push.body["code"], push.tries) == (1, 4), "an unknown send is asked again, then dropped"

@@ -185,6 +185,9 @@ async def test_forged_and_unknown_pushes_change_nothing(rig: Rig) -> None:
             rig.url("voice", secret), rig.standin.key_press(call, "1")
         )
         assert status == 404
+    async with rig.standin.http.post(rig.url("sms-status"), json="not a push") as reply:
+        assert reply.status == 400
+        assert (await reply.json())["result"] == 400, "refused in the provider's own answer"
     stranger = rig.standin.sms_reply("+8613912345678", "1")
     assert (await rig.standin.push(rig.url("sms-reply"), stranger))[1] == {
         "result": 0,
