@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from tests.engine.conftest import ROOT, db_url, extra_settings, jiaoying
+from tests.engine.conftest import ROOT, db_url, extra_settings, jiaoying, providers
 
-__all__ = ["db_url", "extra_settings", "jiaoying"]  # the engine harness's fixtures, as they are
+# The engine harness's fixtures, as they are.
+__all__ = ["db_url", "extra_settings", "jiaoying", "providers"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless on a closed network: no GPU, no sandbox (root in CI), and none of the

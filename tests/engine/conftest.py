@@ -130,8 +130,15 @@ def extra_settings() -> dict[str, str]:
 
 
 @pytest.fixture
+def providers() -> dict[str, Channel]:
+    """Real adapters (pointed at a stand-in) that replace a recording channel; test
+    modules may override it. The recorder of a replaced channel then records nothing."""
+    return {}
+
+
+@pytest.fixture
 async def jiaoying(
-    db_url: str, policy_file: Path, extra_settings: dict[str, str]
+    db_url: str, policy_file: Path, extra_settings: dict[str, str], providers: dict[str, Channel]
 ) -> AsyncIterator[Jiaoying]:
     settings = load_settings(
         {
@@ -147,7 +154,7 @@ async def jiaoying(
     channels = {name: RecordingChannel(name) for name in CHANNEL_NAMES}
 
     def make_channels() -> dict[str, Channel]:
-        return dict(channels)
+        return {**channels, **providers}
 
     app = build_app(settings, roster, policy, channels=make_channels)
     client = TestClient(TestServer(app))

@@ -7,8 +7,9 @@
 `unknown_zone`).
 
 For the other direction, `report(key_or_id, state)` POSTs a signed play report to the
-play's `callback_url`; `forge_report` signs it with the wrong key, and `replay_report`
-sends a genuine report to another play's URL.
+play's `callback_url` (`behind(public_url, local_url)` says where jiaoying's public URL
+really leads, as the proxy in front of it would); `forge_report` signs it with the wrong
+key, and `replay_report` sends a genuine report to another play's URL.
 """
 
 from __future__ import annotations
@@ -52,9 +53,15 @@ class BroadcastStandIn(StandInServer):
         self.token = token
         self.plays: list[dict[str, Any]] = []  # accepted play requests, with the platform "id"
         self.unknown_zones: set[str] = set()
+        self._proxied: tuple[str, str] | None = None
         self.secrets.append(token)
         self._ids = itertools.count(1)
         self.app.router.add_post(PLAY_PATH, self._play)
+
+    def behind(self, public_url: str, local_url: str) -> None:
+        """Send reports for callback URLs under `public_url` to `local_url` instead: the
+        service under test runs on a local port, not at the public URL it gives."""
+        self._proxied = (public_url.rstrip("/"), local_url.rstrip("/"))
 
     def play(self, key_or_id: str) -> dict[str, Any]:
         """The play request for jiaoying send `key_or_id` (its key), or with that platform id."""
@@ -85,6 +92,8 @@ class BroadcastStandIn(StandInServer):
     async def _post(self, url: str, report: dict[str, Any], key: str) -> tuple[int, dict[str, Any]]:
         body = json.dumps(report, ensure_ascii=False).encode()
         signature = "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+        if self._proxied is not None and url.startswith(self._proxied[0]):
+            url = self._proxied[1] + url.removeprefix(self._proxied[0])
         headers = {"Content-Type": "application/json", "X-Jiaoying-Signature": signature}
         async with self.http.post(url, data=body, headers=headers) as reply:
             return reply.status, await reply.json(content_type=None)
