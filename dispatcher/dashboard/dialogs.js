@@ -1,6 +1,7 @@
 // The two things a duty officer records by hand: a person's answer heard off-line, and
-// the report of a door-knock task. Both dialogs live in index.html, outside the parts
-// that polling redraws, so a refresh never wipes what is being typed.
+// the report of a field task (a door-knock's households, a gong's time). Both dialogs
+// live in index.html, outside the parts that polling redraws, so a refresh never wipes
+// what is being typed.
 
 import { ApiError, Unauthorized, postJson } from "./api.js";
 import { HOW } from "./format.js";
@@ -53,9 +54,20 @@ async function sendAnswer() {
     : `${name} 已经应答过，未重复登记`;
 }
 
+// Beijing has kept UTC+8 all year since 1991: a fixed offset turns the wall time the
+// field shows into an instant whatever the browser's own time zone.
+const BEIJING_MS = 8 * 3600 * 1000;
+
+/** "2026-07-20T21:30", Beijing time, as a datetime-local field holds it. */
+function beijingLocal(ms) {
+  return new Date(ms + BEIJING_MS).toISOString().slice(0, 16);
+}
+
 async function sendGongReport() {
   const form = document.getElementById("report-form");
+  const local = form.elements.sounded_at.value; // "YYYY-MM-DDTHH:MM", Beijing time
   const { body } = await postJson(`/v1/tasks/${reporting.task.id}/report`, {
+    sounded_at: `${local.length === 16 ? `${local}:00` : local}+08:00`,
     note: form.elements.note.value.trim() || "已鸣锣吹哨",
   });
   return body.already_reported
@@ -107,7 +119,8 @@ export function openAnswerDialog(warningId, recipient, tokenName) {
   answerDialog().showModal();
 }
 
-/** Ask for the report of door-knock `task`; `tokenName` is shown as who files it. */
+/** Ask for the report of field `task` (door-knock or gong); `tokenName` is shown as who
+ * files it. */
 export function openReportDialog(task, tokenName) {
   reporting = { task };
   document.getElementById("report-form").reset();
@@ -116,6 +129,11 @@ export function openReportDialog(task, tokenName) {
   document.getElementById("report-title").textContent = gong ? "填报鸣锣吹哨结果" : "填报敲门入户结果";
   document.getElementById("report-counts").hidden = gong;
   document.getElementById("report-households").required = !gong;
+  document.getElementById("report-gong").hidden = !gong;
+  const soundedAt = document.getElementById("report-sounded-at");
+  soundedAt.required = gong;
+  soundedAt.value = beijingLocal(Date.now()); // most reports come in as the gong sounds
+  soundedAt.max = beijingLocal(Date.now() + 60 * 1000);
   const grids = task.grids.map((g) => g.name || g.code).join("、");
   const silent = task.silent_persons.map((p) => p.name || p.person_id).join("、");
   document.getElementById("report-task").textContent = gong
