@@ -50,11 +50,20 @@ function taskRow(task, inForce) {
   );
 }
 
-/** The warning's door-knock tasks, open ones first (the API's order). */
+/** How many of the `kind` tasks ("door_knock", "gong") wait for their report, and how
+ * many have it. */
+export function countTasks(tasks, kind) {
+  const mine = tasks.filter((t) => t.kind === kind);
+  const open = mine.filter((t) => t.status === "open").length;
+  return { open, done: mine.length - open };
+}
+
+/** The warning's field tasks (door-knocks, gongs), open ones first (the API's order). */
 export function taskList(tasks, inForce) {
   const open = tasks.filter((t) => t.status === "open").length;
+  const title = tasks.some((t) => t.kind === "gong") ? "敲门入户 · 鸣锣吹哨 " : "敲门入户 ";
   return [
-    el("h2", {}, "敲门入户 ", el("span", { class: "count" }, `待填报 ${open} · 已填报 ${tasks.length - open}`)),
+    el("h2", {}, title, el("span", { class: "count" }, `待填报 ${open} · 已填报 ${tasks.length - open}`)),
     tasks.length
       ? el("ul", { class: "tasks" }, tasks.map((t) => taskRow(t, inForce)))
       : el("p", { class: "empty" }, "尚无敲门任务。"),

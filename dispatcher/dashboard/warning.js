@@ -1,5 +1,6 @@
 // One warning's page: progress, counts per state, the grids on a map, the places, the
-// 未叫醒名单, the door-knock tasks, who answered, and the answered share over time.
+// 未叫醒名单, the field tasks (door-knock, gong), who answered, and the answered share
+// over time.
 
 import { getAll, getJson } from "./api.js";
 import { answerChart } from "./chart.js";
@@ -8,7 +9,7 @@ import { IN_FORCE, LEVELS, STATES, WARNING_STATUS, dateTime, duration, percent, 
 import { gridMap } from "./map.js";
 import { answeredList, silentList, silentShown } from "./people.js";
 import { placeLabel, placeTree, shortGridName } from "./places.js";
-import { taskList } from "./tasks.js";
+import { countTasks, taskList } from "./tasks.js";
 
 /** Everything the page shows, read in parallel so one poll is one round trip. */
 export async function loadWarning(id) {
@@ -49,7 +50,14 @@ function head({ summary, simulated }) {
   );
 }
 
-function progress(summary) {
+function taskFacts({ knocks, gongs }) {
+  return (
+    `；敲门任务：待填报 ${knocks.open}，已填报 ${knocks.done}` +
+    (gongs.open + gongs.done ? `；鸣锣吹哨任务：待填报 ${gongs.open}，已填报 ${gongs.done}` : "")
+  );
+}
+
+function progress({ summary, knocks, gongs }) {
   const taken = summary.time_to_answer;
   const levels = Object.entries(summary.escalations_by_level);
   return [
@@ -83,7 +91,7 @@ function progress(summary) {
         ? `应答用时：中位 ${duration(taken.p50 * 1000)}，90% ${duration(taken.p90 * 1000)}，最长 ${duration(taken.max * 1000)}`
         : "应答用时：暂无",
       levels.length ? `；升级：${levels.map(([level, count]) => `第${level}级 ${count} 人次`).join("，")}` : "",
-      `；敲门任务：待填报 ${summary.tasks.open}，已填报 ${summary.tasks.done}`,
+      taskFacts({ knocks, gongs }),
     ),
   ];
 }
@@ -167,7 +175,10 @@ export function drawWarning(view, { summary, recipients, tasks, map }) {
     { summary: { id, level, drill, status, event, headline, sent, expires }, simulated },
     head,
   );
-  drawIfChanged(view.querySelector("#w-progress"), summary, progress);
+  // Counted per kind from the task list: the summary's counts lump a gong in with the
+  // door-knocks, and a gong reported is no household knocked on.
+  const counts = { knocks: countTasks(tasks, "door_knock"), gongs: countTasks(tasks, "gong") };
+  drawIfChanged(view.querySelector("#w-progress"), { summary, ...counts }, progress);
   drawIfChanged(view.querySelector("#w-map"), map, gridMap);
   drawIfChanged(view.querySelector("#w-chart"), { start, end: Math.floor(end / 1000) * 1000, total: recipients.length, answeredAt }, chart);
   drawIfChanged(view.querySelector("#w-places"), placeTree(recipients, summary.places), places);

@@ -100,7 +100,7 @@ async def test_a_silenced_zone_s_gong_task_is_reported_from_the_dashboard_and_an
     assert task["assignee"]["person_id"] == SECRETARY
     assert {g["code"]: g["name"] for g in task["grids"]} == ZONE_GRIDS
     # The door-knock step (2 s) has run too: the page shows both kinds side by side.
-    await eventually(lambda: api_has_door_knock(api, red), within=6)
+    knocks = len(await eventually(lambda: door_knocks_of(api, red), within=6))
     answered_before = (await api.get(f"/v1/warnings/{red}"))["answered"]
 
     context, page = await open_dashboard(browser, jiaoying)
@@ -113,7 +113,14 @@ async def test_a_silenced_zone_s_gong_task_is_reported_from_the_dashboard_and_an
     await expect(item.locator(".task-assignee")).to_contain_text("刘玉兰（村书记）")
     await expect(item.locator(".task-grids")).to_have_text("网格：水唇村第一网格、水唇村第二网格")
     door_knocks = page.locator("#w-tasks .task-head strong", has_text="敲门任务")
-    await expect(door_knocks.first).to_be_visible()
+    await expect(door_knocks).to_have_count(knocks)
+    await expect(page.locator("#w-tasks h2")).to_have_text(
+        f"敲门入户 · 鸣锣吹哨 待填报 {knocks + 1} · 已填报 0"
+    )
+    facts = page.locator("#w-progress .facts")
+    await expect(facts).to_contain_text(
+        f"；敲门任务：待填报 {knocks}，已填报 0；鸣锣吹哨任务：待填报 1，已填报 0"
+    )
     button = item.locator("button[data-report]")
     await expect(button).to_have_text("填报鸣锣结果")
 
@@ -155,6 +162,10 @@ async def test_a_silenced_zone_s_gong_task_is_reported_from_the_dashboard_and_an
     await expect(report.locator(".task-note")).to_have_text(note)
     await expect(report.locator(".task-by")).to_contain_text("填报人 ops")
     await expect(item.locator("button[data-report]")).to_have_count(0)
+    # The gong is counted as a gong reported, not as a door-knock done.
+    await expect(facts).to_contain_text(
+        f"；敲门任务：待填报 {knocks}，已填报 0；鸣锣吹哨任务：待填报 0，已填报 1"
+    )
 
     (done,) = (await api.get(f"/v1/tasks?warning={red}&status=done"))["tasks"]
     assert done["id"] == task["id"] and done["reported_at"] is not None
@@ -182,6 +193,6 @@ async def test_a_silenced_zone_s_gong_task_is_reported_from_the_dashboard_and_an
     await context.close()
 
 
-async def api_has_door_knock(api: Api, warning_id: str) -> bool:
-    tasks = (await api.get(f"/v1/tasks?warning={warning_id}&status=open"))["tasks"]
-    return any(t["kind"] == "door_knock" for t in tasks)
+async def door_knocks_of(api: Api, warning_id: str) -> list[dict[str, Any]]:
+    tasks = (await api.get(f"/v1/tasks?warning={warning_id}"))["tasks"]
+    return [t for t in tasks if t["kind"] == "door_knock"]
