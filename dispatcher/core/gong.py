@@ -23,9 +23,18 @@ SECRETARY_ROLES = (
 """How rosters name a village's secretary or head (examples/roster/persons.csv)."""
 
 
+ZONE_OCCASION = "zone:"
+
+
 def zone_task_occasion(zone_id: str) -> str:
     """The occasion of the gong task a silenced zone gets: one per zone and warning."""
-    return f"zone:{zone_id}"[:32]
+    return f"{ZONE_OCCASION}{zone_id}"[:32]
+
+
+def occasion_zone(occasion: str) -> str | None:
+    """The zone a task with `occasion` was opened for (its id as the occasion keeps it:
+    cut at 32 characters); None for a task a policy step opened."""
+    return occasion.removeprefix(ZONE_OCCASION) if occasion.startswith(ZONE_OCCASION) else None
 
 
 def is_secretary(person: Person) -> bool:

@@ -39,6 +39,8 @@ function taskRow(task, inForce) {
       "负责人：",
       assignee ? `${assignee.name || assignee.person_id}${assignee.role ? `（${assignee.role}）` : ""} ${assignee.phone || ""}` : "无人可派",
     ),
+    // Why a gong: the loudspeakers it stands in for went silent.
+    task.zone && el("p", { class: "task-zone" }, "播发失败：", task.zone.name || task.zone.zone_id),
     el("p", { class: "task-grids" }, "网格：", task.grids.map((g) => g.name || g.code).join("、")),
     open &&
       task.silent_persons.length > 0 &&

@@ -1,4 +1,4 @@
-"""Read-only views of door-knock tasks (敲门入户), open ones first.
+"""Read-only views of field tasks (敲门入户, 鸣锣吹哨), open ones first.
 
 A task lists the silent persons its report would answer for right now, so whoever goes
 door to door knows whose households to knock on.
@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import case, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatcher.core.gong import occasion_zone
 from dispatcher.core.machine import OPEN_STATES
+from dispatcher.core.roster import Roster
 from dispatcher.store.queries import masked_report
 from dispatcher.store.recipient_views import grids_view, person_view
 from dispatcher.store.roster_versions import RosterVersions
@@ -118,6 +120,7 @@ async def task_views(
                 "occasion": row.occasion,
                 "assignee": person_view(assignee, row.assignee_id) if row.assignee_id else None,
                 "grids": grids_view(roster, row.grid_codes),
+                "zone": _zone_view(roster, row.occasion),
                 "silent_persons": still_silent,
                 "created_at": row.created_at.isoformat(),
                 "reported_at": row.reported_at.isoformat() if row.reported_at else None,
@@ -125,3 +128,13 @@ async def task_views(
             }
         )
     return views
+
+
+def _zone_view(roster: Roster, occasion: str) -> dict[str, Any] | None:
+    """The loudspeaker zone whose failed plays opened the task: where the gong stands in
+    for the broadcast, named as the roster names it; None for any other task."""
+    zone_id = occasion_zone(occasion)
+    if zone_id is None:
+        return None
+    zone = roster.zone(zone_id)
+    return {"zone_id": zone_id, "name": zone.name if zone is not None else None}

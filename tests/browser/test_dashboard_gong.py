@@ -39,7 +39,8 @@ from tests.engine.test_status_api import RED, Api, all_told
 from tests.standins.broadcast import BroadcastStandIn, callback_key
 
 BEIJING = timezone(timedelta(hours=8))
-ZONE = "441523101201"  # 水唇镇水唇村应急广播, over 水唇村's two grids
+ZONE = "441523101201"  # over 水唇村's two grids
+ZONE_NAME = "水唇镇水唇村应急广播"
 ZONE_GRIDS = {"441523101201001": "水唇村第一网格", "441523101201002": "水唇村第二网格"}
 SECRETARY = "LH-101201-SJ"  # 刘玉兰, 水唇村's secretary
 ZONE_PERSONS = {"LH-WG-011", "LH-WG-012", "LH-WG-013"}  # the grid persons of those grids
@@ -96,11 +97,13 @@ async def test_a_silenced_zone_s_gong_task_is_reported_from_the_dashboard_and_an
         assert await platform.report(key, state) == (200, {"recorded": True})
     (task,) = await eventually(lambda: gong_tasks(api, red))
     assert task["status"] == "open"
-    assert task["occasion"] == f"zone:{ZONE}"
+    assert task["zone"] == {"zone_id": ZONE, "name": ZONE_NAME}
     assert task["assignee"]["person_id"] == SECRETARY
     assert {g["code"]: g["name"] for g in task["grids"]} == ZONE_GRIDS
     # The door-knock step (2 s) has run too: the page shows both kinds side by side.
-    knocks = len(await eventually(lambda: door_knocks_of(api, red), within=6))
+    door_knock_tasks = await eventually(lambda: door_knocks_of(api, red), within=6)
+    assert all(t["zone"] is None for t in door_knock_tasks)
+    knocks = len(door_knock_tasks)
     answered_before = (await api.get(f"/v1/warnings/{red}"))["answered"]
 
     context, page = await open_dashboard(browser, jiaoying)
@@ -111,9 +114,11 @@ async def test_a_silenced_zone_s_gong_task_is_reported_from_the_dashboard_and_an
     await expect(item.locator(".task-head strong")).to_have_text(f"鸣锣吹哨任务 #{task['id']}")
     await expect(item).to_contain_text("待填报")
     await expect(item.locator(".task-assignee")).to_contain_text("刘玉兰（村书记）")
+    await expect(item.locator(".task-zone")).to_have_text(f"播发失败：{ZONE_NAME}")
     await expect(item.locator(".task-grids")).to_have_text("网格：水唇村第一网格、水唇村第二网格")
     door_knocks = page.locator("#w-tasks .task-head strong", has_text="敲门任务")
     await expect(door_knocks).to_have_count(knocks)
+    await expect(page.locator("#w-tasks .task-zone")).to_have_count(1)  # the gong's alone
     await expect(page.locator("#w-tasks h2")).to_have_text(
         f"敲门入户 · 鸣锣吹哨 待填报 {knocks + 1} · 已填报 0"
     )
