@@ -191,7 +191,6 @@ async def test_a_silenced_zone_s_gong_task_is_reported_from_the_dashboard_and_an
     toast = page.locator("#toast")
     if await toast.is_visible():  # it hides by itself after 5 s, or when clicked
         await toast.click()
-    await item.scroll_into_view_if_needed()
     await screenshot(page, artifacts / "dashboard-gong-desktop.png", DESKTOP)
     await screenshot(page, artifacts / "dashboard-gong-phone.png", PHONE)
     assert errors == []
