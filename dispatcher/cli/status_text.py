@@ -66,8 +66,13 @@ def status_lines(
     else:
         lines.append("  （无：人人已应答）" if recipients else "  （无）")
     open_tasks = [task for task in tasks if task["status"] == "open"]
-    lines += ["", f"敲门入户任务 open door-knock tasks ({len(open_tasks)})"]
-    lines += table([_task_row(task) for task in open_tasks]) or ["  （无）"]
+    knocks = [task for task in open_tasks if task["kind"] != "gong"]
+    gongs = [task for task in open_tasks if task["kind"] == "gong"]
+    lines += ["", f"敲门入户任务 open door-knock tasks ({len(knocks)})"]
+    lines += table([_task_row(task) for task in knocks]) or ["  （无）"]
+    if gongs:  # only where loudspeakers failed or a policy asks for the gong
+        lines += ["", f"鸣锣吹哨任务 open gong tasks ({len(gongs)})"]
+        lines += table([_task_row(task) for task in gongs])
     lines += ["", _sends(summary)]
     return lines
 
@@ -170,10 +175,19 @@ def _task_row(task: dict[str, Any]) -> list[str]:
         f"#{task['id']}",
         who,
         assignee.get("phone") or "",
-        "、".join(grid["name"] or grid["code"] for grid in task["grids"]),
+        _where(task),
         f"未应答 {silent}" if silent else "",
         f"自 {beijing(task['created_at'], with_date=False)}",
     ]
+
+
+def _where(task: dict[str, Any]) -> str:
+    """The task's grids; for a gong opened by failed plays, first the silenced zone."""
+    grids = "、".join(grid["name"] or grid["code"] for grid in task["grids"])
+    zone = task.get("zone")
+    if not zone:
+        return grids
+    return f"播发失败：{zone['name'] or zone['zone_id']}；{grids}"
 
 
 def _sends(summary: dict[str, Any]) -> str:

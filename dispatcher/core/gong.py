@@ -6,9 +6,11 @@ loudspeaker zone has failed for good.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 from dispatcher.core.roster import Person, Roster
+from dispatcher.core.roster_zones import BroadcastZone
 
 GONG = "gong"
 SECRETARY_ROLES = (
@@ -24,17 +26,37 @@ SECRETARY_ROLES = (
 
 
 ZONE_OCCASION = "zone:"
+OCCASION_LENGTH = 32  # the tasks' and summons' occasion column
+_DIGEST_BYTES = 4
 
 
 def zone_task_occasion(zone_id: str) -> str:
-    """The occasion of the gong task a silenced zone gets: one per zone and warning."""
-    return f"{ZONE_OCCASION}{zone_id}"[:32]
+    """The occasion of the gong task a silenced zone gets: one per zone and warning.
+
+    An id too long for the column keeps its beginning and a digest of the whole id: cut
+    alone, two zones whose ids begin alike would share one task and one secretary's call.
+    """
+    occasion = ZONE_OCCASION + zone_id
+    if len(occasion) <= OCCASION_LENGTH:
+        return occasion
+    digest = hashlib.blake2s(zone_id.encode(), digest_size=_DIGEST_BYTES).hexdigest()
+    return f"{occasion[: OCCASION_LENGTH - len(digest) - 1]}~{digest}"
 
 
-def occasion_zone(occasion: str) -> str | None:
-    """The zone a task with `occasion` was opened for (its id as the occasion keeps it:
-    cut at 32 characters); None for a task a policy step opened."""
-    return occasion.removeprefix(ZONE_OCCASION) if occasion.startswith(ZONE_OCCASION) else None
+def is_zone_occasion(occasion: str) -> bool:
+    """Whether a task with `occasion` was opened for a silenced zone (not a policy step)."""
+    return occasion.startswith(ZONE_OCCASION)
+
+
+def occasion_zone(occasion: str, roster: Roster) -> BroadcastZone | None:
+    """The zone of `roster` a gong task with `occasion` was opened for; None for a task a
+    policy step opened, or a zone the roster no longer lists."""
+    if not is_zone_occasion(occasion):
+        return None
+    zone = roster.zone(occasion.removeprefix(ZONE_OCCASION))
+    if zone is not None:
+        return zone
+    return next((z for z in roster.zones if zone_task_occasion(z.zone_id) == occasion), None)
 
 
 def is_secretary(person: Person) -> bool:

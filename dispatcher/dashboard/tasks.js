@@ -52,14 +52,6 @@ function taskRow(task, inForce) {
   );
 }
 
-/** How many of the `kind` tasks ("door_knock", "gong") wait for their report, and how
- * many have it. */
-export function countTasks(tasks, kind) {
-  const mine = tasks.filter((t) => t.kind === kind);
-  const open = mine.filter((t) => t.status === "open").length;
-  return { open, done: mine.length - open };
-}
-
 /** The warning's field tasks (door-knocks, gongs), open ones first (the API's order). */
 export function taskList(tasks, inForce) {
   const open = tasks.filter((t) => t.status === "open").length;

@@ -9,7 +9,7 @@ import { IN_FORCE, LEVELS, STATES, WARNING_STATUS, dateTime, duration, percent, 
 import { gridMap } from "./map.js";
 import { answeredList, silentList, silentShown } from "./people.js";
 import { placeLabel, placeTree, shortGridName } from "./places.js";
-import { countTasks, taskList } from "./tasks.js";
+import { taskList } from "./tasks.js";
 
 /** Everything the page shows, read in parallel so one poll is one round trip. */
 export async function loadWarning(id) {
@@ -175,9 +175,10 @@ export function drawWarning(view, { summary, recipients, tasks, map }) {
     { summary: { id, level, drill, status, event, headline, sent, expires }, simulated },
     head,
   );
-  // Counted per kind from the task list: the summary's counts lump a gong in with the
-  // door-knocks, and a gong reported is no household knocked on.
-  const counts = { knocks: countTasks(tasks, "door_knock"), gongs: countTasks(tasks, "gong") };
+  // Per kind: a gong reported is no household knocked on.
+  const none = { open: 0, done: 0 };
+  const byKind = summary.tasks.by_kind;
+  const counts = { knocks: byKind.door_knock ?? none, gongs: byKind.gong ?? none };
   drawIfChanged(view.querySelector("#w-progress"), { summary, ...counts }, progress);
   drawIfChanged(view.querySelector("#w-map"), map, gridMap);
   drawIfChanged(view.querySelector("#w-chart"), { start, end: Math.floor(end / 1000) * 1000, total: recipients.length, answeredAt }, chart);

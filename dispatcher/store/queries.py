@@ -255,6 +255,7 @@ async def _tasks(
         reports.append(
             {
                 "task_id": task.id,
+                "kind": task.kind,
                 "assignee_id": task.assignee_id,
                 "assignee_name": roster.name_of(task.assignee_id),
                 "grid_codes": list(task.grid_codes),
@@ -262,9 +263,16 @@ async def _tasks(
                 "report": masked_report(task.report),
             }
         )
+    # A gong is not a door-knock: the totals stay as they were, each kind is counted too.
+    by_kind: dict[str, dict[str, int]] = {}
+    for task in rows:
+        counts = by_kind.setdefault(task.kind, {"open": 0, "done": 0})
+        if task.status in counts:
+            counts[task.status] += 1
     return {
         "open": sum(1 for task in rows if task.status == "open"),
         "done": sum(1 for task in rows if task.status == "done"),
+        "by_kind": by_kind,
         "reports": reports,
     }
 

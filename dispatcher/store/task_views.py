@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import case, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.core.gong import occasion_zone
+from dispatcher.core.gong import ZONE_OCCASION, is_zone_occasion, occasion_zone
 from dispatcher.core.machine import OPEN_STATES
 from dispatcher.core.roster import Roster
 from dispatcher.store.queries import masked_report
@@ -132,9 +132,11 @@ async def task_views(
 
 def _zone_view(roster: Roster, occasion: str) -> dict[str, Any] | None:
     """The loudspeaker zone whose failed plays opened the task: where the gong stands in
-    for the broadcast, named as the roster names it; None for any other task."""
-    zone_id = occasion_zone(occasion)
-    if zone_id is None:
+    for the broadcast, named as the roster names it; None for any other task. A zone the
+    roster no longer lists keeps what the occasion holds of its id, and no name."""
+    if not is_zone_occasion(occasion):
         return None
-    zone = roster.zone(zone_id)
-    return {"zone_id": zone_id, "name": zone.name if zone is not None else None}
+    zone = occasion_zone(occasion, roster)
+    if zone is None:
+        return {"zone_id": occasion.removeprefix(ZONE_OCCASION), "name": None}
+    return {"zone_id": zone.zone_id, "name": zone.name}

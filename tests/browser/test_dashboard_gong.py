@@ -35,6 +35,7 @@ from tests.browser.test_dashboard import (
     sign_in,
 )
 from tests.engine.conftest import PUBLIC_URL, TOKEN, Jiaoying, eventually
+from tests.engine.test_cli_remote import jiaoying_cli, service
 from tests.engine.test_status_api import RED, Api, all_told
 from tests.standins.broadcast import BroadcastStandIn, callback_key
 
@@ -105,6 +106,13 @@ async def test_a_silenced_zone_s_gong_task_is_reported_from_the_dashboard_and_an
     assert all(t["zone"] is None for t in door_knock_tasks)
     knocks = len(door_knock_tasks)
     answered_before = (await api.get(f"/v1/warnings/{red}"))["answered"]
+    # `jiaoying status` in the duty room's terminal: the gong apart, with its zone.
+    code, out, err = await jiaoying_cli("status", red, **service(jiaoying))
+    assert code == 0, err
+    knock_block, gong_block = out.decode().split("鸣锣吹哨任务 open gong tasks (1)")
+    assert f"敲门入户任务 open door-knock tasks ({knocks})" in knock_block
+    assert f"#{task['id']} " not in knock_block
+    assert f"#{task['id']} " in gong_block and f"播发失败：{ZONE_NAME}" in gong_block
 
     context, page = await open_dashboard(browser, jiaoying)
     await sign_in(page, TOKEN)
@@ -180,6 +188,12 @@ async def test_a_silenced_zone_s_gong_task_is_reported_from_the_dashboard_and_an
     # The gong warned the village; none of its grid persons answered by it.
     summary = await api.get(f"/v1/warnings/{red}")
     assert summary["answered"] == answered_before
+    # Its summary counts the gong as a gong, apart from the door-knocks.
+    assert summary["tasks"]["by_kind"] == {
+        "door_knock": {"open": knocks, "done": 0},
+        "gong": {"open": 0, "done": 1},
+    }
+    assert [r["kind"] for r in summary["tasks"]["reports"]] == ["gong"]
     recipients = (await api.get(f"/v1/warnings/{red}/recipients?limit=500"))["recipients"]
     zone_states = {r["person_id"]: r["state"] for r in recipients if r["person_id"] in ZONE_PERSONS}
     assert set(zone_states) == ZONE_PERSONS
