@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_after_delay
@@ -88,6 +89,9 @@ class Sender:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._channels = channels
+        # Checked once: isinstance against a runtime-checkable Protocol walks its members
+        # each time, 2 % of a step's CPU when it ran per send.
+        self._batching = {name: isinstance(ch, BatchChannel) for name, ch in channels.items()}
         self._report = report
         self._retry = retry
         limits = limits or {}
@@ -229,9 +233,9 @@ class Sender:
     async def _send(self, channel: Channel, notice: Notice, *, first: bool = False) -> Receipt:
         """One try; `first`: the send's first, which counts as started once it is let
         through its channel's gate (or refused before it; in a batch, once that is done)."""
-        if isinstance(channel, BatchChannel):
+        if self._batching[notice.channel]:
             try:
-                return await self._batches.send(channel, notice)
+                return await self._batches.send(cast(BatchChannel, channel), notice)
             finally:
                 if first:
                     self._started(notice.channel)
