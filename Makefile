@@ -83,7 +83,7 @@ test-browser: $(STAMP) browser
 	$(BIN)/pytest -q tests/browser
 
 # The benchmark, not part of `make test`: the real service against a Twilio stand-in, every
-# figure a ratio to a bare client in the same run (README, "Benchmark"). About 15 minutes;
+# figure a ratio to a bare client in the same run (README, "Benchmark"). About 25 minutes;
 # `make bench QUICK=1` about a minute, its results in var/bench-quick/. The RabbitMQ scenario
 # runs in a vhost of its own, made here where rabbitmqctl can: the tests reset the default
 # vhost's queues, which would cut into a benchmark running meanwhile.
