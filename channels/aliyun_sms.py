@@ -15,7 +15,6 @@ send fails, with the reason that is hers.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 
@@ -24,6 +23,7 @@ from alibabacloud_dysmsapi20170525 import models
 from alibabacloud_dysmsapi20170525.client import Client
 
 from channels.aliyun_api import DEFAULT_TIMEOUT_MS, OK, classify, config_for, failure_of
+from channels.aliyun_wire import VARIABLE_LIMIT, aliyun_number, sms_provider_id
 from channels.base import DeliveryError, Notice, PermanentDeliveryError, Reason, Receipt
 from channels.provider_templates import ProviderTemplate
 
@@ -32,28 +32,10 @@ __all__ = ["MAX_BATCH", "VARIABLE_LIMIT", "AliyunSms", "aliyun_number", "sms_pro
 log = structlog.get_logger("jiaoying.channels.aliyun_sms")
 
 MAX_BATCH = 100
-VARIABLE_LIMIT = 35
 # Refusals that concern one number of the batch, not the request.
 _PER_NUMBER = frozenset({Reason.CAPPED, Reason.INVALID_ADDRESS})
 
 Outcome = Receipt | DeliveryError
-
-
-def aliyun_number(address: str) -> str:
-    """The number as Alibaba Cloud takes and reports it: a mainland number bare (11
-    digits), any other with its country code and no `+`."""
-    text = address.strip()
-    for prefix in ("+86", "0086"):
-        if text.startswith(prefix):
-            return text[len(prefix) :]
-    return text.removeprefix("+")
-
-
-def sms_provider_id(biz_id: str, phone_number: str) -> str:
-    """The provider id of one person's SMS of a batch: its `BizId` and a digest of the
-    number, as its receipt's `biz_id` and `phone_number` give them again."""
-    digest = hashlib.sha256(aliyun_number(phone_number).encode()).hexdigest()[:12]
-    return f"{biz_id}:{digest}"
 
 
 class AliyunSms:

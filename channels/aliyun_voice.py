@@ -22,7 +22,13 @@ from alibabacloud_dyvmsapi20170525 import models
 from alibabacloud_dyvmsapi20170525.client import Client
 
 from channels.aliyun_api import DEFAULT_TIMEOUT_MS, OK, classify, config_for, failure_of
-from channels.aliyun_sms import aliyun_number
+from channels.aliyun_wire import (
+    ANSWER_KEY,
+    ANSWERABLE_KINDS,
+    VARIABLE_LIMIT,
+    aliyun_number,
+    ivr_answer,
+)
 from channels.base import Notice, PermanentDeliveryError, Reason, Receipt
 from channels.provider_templates import ProviderTemplate
 
@@ -30,17 +36,8 @@ __all__ = ["ANSWERABLE_KINDS", "PLAY_TIMES", "AliyunVoice", "ivr_answer"]
 
 log = structlog.get_logger("jiaoying.channels.aliyun_voice")
 
-ANSWERABLE_KINDS = frozenset({"alert", "update", "escalation", "door_knock"})
 PLAY_TIMES = 2
-ANSWER_KEY = "1"
-# TtsParam: all variables together under 250 characters.
-VARIABLE_LIMIT = 35
 IVR_TIMEOUT_MS = 8_000
-
-
-def ivr_answer(dtmf: object) -> bool:
-    """True when a report's `dtmf` (the keys pressed, in order) holds the answer key."""
-    return ANSWER_KEY in str(dtmf or "")
 
 
 class AliyunVoice:

@@ -10,13 +10,16 @@ channels.simulate): it records what it would send and never claims to have reach
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 
 from channels.base import Channel
 from channels.simulate import SimulatedChannel
-from channels.tencent_api import SdkPool
 from channels.twilio_http import TwilioApi
+
+if TYPE_CHECKING:  # the Tencent SDK is loaded only where Tencent is the provider
+    from channels.tencent_api import SdkPool
 
 CHANNEL_NAMES = ("voice", "sms", "wechat", "broadcast")
 

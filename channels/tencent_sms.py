@@ -27,27 +27,15 @@ from channels.tencent_api import (
     profile_for,
     refusing_status,
 )
+from channels.tencent_wire import VARIABLE_LIMIT, tencent_number
 
 __all__ = ["MAX_BATCH", "TencentSms", "tencent_number"]
 
 log = structlog.get_logger("jiaoying.channels.tencent_sms")
 
 MAX_BATCH = 200
-# Tencent's variable length depends on the account (UNVERIFIED: 6, 12 or unlimited);
-# 35 keeps the values the same as on Alibaba Cloud.
-VARIABLE_LIMIT = 35
 
 Outcome = Receipt | DeliveryError
-
-
-def tencent_number(address: str) -> str:
-    """E.164 as Tencent Cloud prefers it (`+8613900130001`)."""
-    text = address.strip()
-    if text.startswith("+"):
-        return text
-    if text.startswith("0086"):
-        return "+" + text[2:]
-    return "+86" + text if len(text) == 11 else "+" + text
 
 
 class _Client(sms_client.SmsClient):  # type: ignore[misc]

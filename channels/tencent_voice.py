@@ -22,7 +22,7 @@ from tencentcloud.vms.v20200902 import models, vms_client
 from channels.base import Notice, PermanentDeliveryError, Reason, Receipt
 from channels.provider_templates import ProviderTemplate
 from channels.tencent_api import SdkPool, credentials, failure_of, profile_for, refusing_status
-from channels.tencent_sms import VARIABLE_LIMIT, tencent_number
+from channels.tencent_wire import VARIABLE_LIMIT, tencent_number
 
 __all__ = ["BEIJING", "TencentVoice", "in_quiet_hours"]
 
@@ -30,7 +30,6 @@ log = structlog.get_logger("jiaoying.channels.tencent_voice")
 
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 PLAY_TIMES = 2
-ANSWER_KEY = "1"
 
 
 def in_quiet_hours(now: datetime) -> bool:

@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from channels.aliyun_sms import VARIABLE_LIMIT
+from channels.aliyun_wire import VARIABLE_LIMIT
 from channels.provider_templates import folder_problems
 from dispatcher.core.durations import format_duration
 from dispatcher.core.links import url_length

@@ -26,9 +26,6 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import TypeVar
 
-from openpyxl import load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
-
 from dispatcher.core.roster import Report, Row, sheet_name
 from dispatcher.files.csv_table import header_problem
 
@@ -42,6 +39,9 @@ class Workbook:
     """An open workbook's tables, each read once and row by row; close it when done."""
 
     def __init__(self, path: Path) -> None:
+        # Imported here: a roster kept as CSV files never loads openpyxl (about 30 MB).
+        from openpyxl import load_workbook
+
         self._book = load_workbook(path, read_only=True, data_only=True)
         self._sheets = {name.strip().lower(): name for name in self._book.sheetnames}
 
@@ -73,6 +73,8 @@ def read_workbook(path: Path, read: Callable[[Workbook], T], failed: Callable[[s
     the file is not a workbook that can be read."""
     if path.suffix.lower() == ".xls":
         return failed("an Excel 97-2003 workbook (.xls): save it as .xlsx (Excel Workbook)")
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
         book = Workbook(path)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:

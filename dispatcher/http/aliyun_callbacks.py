@@ -31,8 +31,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from channels.aliyun_sms import sms_provider_id
-from channels.aliyun_voice import ANSWERABLE_KINDS, ivr_answer
+from channels.aliyun_wire import ANSWERABLE_KINDS, ivr_answer, sms_provider_id
 from channels.base import Reason
 from dispatcher.http.auth import SETTINGS
 from dispatcher.http.callback_secret import NotYetKnown

@@ -24,8 +24,7 @@ import structlog
 from aiohttp import web
 
 from channels.base import Reason
-from channels.tencent_sms import tencent_number
-from channels.tencent_voice import ANSWER_KEY
+from channels.tencent_wire import ANSWER_KEY, tencent_number
 from dispatcher.http.callback_secret import NotYetKnown
 from dispatcher.http.keys import REPLIES
 from dispatcher.http.pushes import Handler, Provider, pushed
