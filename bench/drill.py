@@ -37,6 +37,7 @@ class DrillResult:
     never_reached: int
     door_knock_tasks: int
     sends: dict[str, int]
+    lag_p99: float | None  # drill seconds the escalations were made after their steps fell due
 
     @property
     def ratio(self) -> float:
@@ -86,6 +87,7 @@ async def run_drill_bench(work: Path, grids: int, persons: int, speed: float) ->
         never_reached=len(figures["never_reached"]),
         door_knock_tasks=sum(1 for t in figures["tasks"] if t["kind"] == "door_knock"),
         sends=figures["world"],
+        lag_p99=(figures["step_lag_seconds"] or {}).get("p99"),
     )
 
 
@@ -94,7 +96,12 @@ def drill_row(result: DrillResult) -> str:
         f"| Drill, {result.grids:,} grids / {result.persons:,} persons, SMS down, "
         f"×{result.speed:g} "
         f"({result.grids_settled_in_time:,} grids answered or knocked on in time; "
-        f"{result.answered:,} answered) | {result.seconds:.0f} s "
+        f"{result.answered:,} answered; escalations p99 {_lag(result.lag_p99)} late) "
+        f"| {result.seconds:.0f} s "
         f"| drill clock {result.floor_seconds:.0f} s | {result.ratio:.2f} "
         f"| < {TARGET_SECONDS:.0f} s, every grid | {'yes' if result.met else '**no**'} |"
     )
+
+
+def _lag(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds:.0f} s"

@@ -15,7 +15,7 @@ from typing import Any
 
 from dispatcher.cli.columns import table
 from dispatcher.cli.report import report_files
-from dispatcher.drill.outcome import drill_outcome
+from dispatcher.drill.outcome import SLACK, drill_outcome
 from dispatcher.drill.run import DrillRun, refuse_real_providers, run_drill
 from dispatcher.drill.scenario import BEIJING, parse_scenario
 from dispatcher.files.policy_file import load_policy
@@ -112,6 +112,25 @@ def report_command(drill: DrillRun) -> str:
     return f"JIAOYING_DB_URL=sqlite+aiosqlite:///{drill.db_path} jiaoying report {drill.warning_id}"
 
 
+def lag_lines(lag: dict[str, Any] | None) -> list[str]:
+    """The service's lateness behind the drill clock, and a warning when it was more than
+    the scheduler's turn: the grids' times then say how busy the machine was, not how the
+    county answered."""
+    if lag is None:
+        return []
+    lines = [
+        f"escalations {lag['escalations']}: made after their step fell due by "
+        f"p50 {lag['p50']:.0f} s, p99 {lag['p99']:.0f} s, max {lag['max']:.0f} s (drill time)"
+    ]
+    if lag["p99"] > SLACK.total_seconds():
+        lines.append(
+            "⚠ 本机未跟上演练倍速 this machine did not keep the drill's pace: grids may have "
+            "missed the policy's time for that alone; run it again at a lower --speed, or "
+            "with the machine to itself"
+        )
+    return lines
+
+
 def drill_text(figures: dict[str, Any], drill: DrillRun) -> list[str]:
     """What the duty officer reads: per township, then the roster-fix list and the tasks."""
     start = drill.started.astimezone(BEIJING)
@@ -124,6 +143,7 @@ def drill_text(figures: dict[str, Any], drill: DrillRun) -> list[str]:
         + ", ".join(f"{via} {n}" for via, n in figures["answered_by"].items()),
         f"grids {figures['grids']}: answered or door-knock under way within "
         f"{figures['settle_within_seconds'] / 60:g} min: {figures['grids_settled_in_time']}",
+        *lag_lines(figures.get("step_lag_seconds")),
         "",
     ]
     rows = [

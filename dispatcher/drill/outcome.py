@@ -7,6 +7,7 @@ nothing here is counted by the simulation.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from dispatcher.store.roster_versions import read_roster
 from dispatcher.store.schema import answers, attempts, escalations, recipients, tasks, warnings
 
 OWN_ANSWERS = ("sms", "voice", "link", "operator")  # the person answered, nobody for them
+_STEP = re.compile(r"c\d+s(\d+)")  # an escalation's occasion: chain revision, step index
 SLACK = timedelta(minutes=1)  # the scheduler's turn after a step falls due, in drill time
 _WHY = {
     "invalid_address": "空号 wrong number",
@@ -73,6 +75,9 @@ async def drill_outcome(conn: AsyncConnection, warning_id: str) -> dict[str, Any
         )
     }
     escalated_ids = {recipient_id for recipient_id, _ in escalated}
+    lag = step_lag(
+        escalated, {step.index: step.after for step in level_policy.steps}, warning.clock_start
+    )
     task_rows = (await conn.execute(select(tasks).where(tasks.c.warning_id == warning_id))).all()
     grids_of = {p.id: p.grid_codes for p in people}
     knocked = _knocked(task_rows, escalated, grids_of)
@@ -121,6 +126,7 @@ async def drill_outcome(conn: AsyncConnection, warning_id: str) -> dict[str, Any
             if len(settled_times) == len(by_grid) and settled_times
             else None
         ),
+        "step_lag_seconds": lag,
         "persons": len(people),
         "answered": sum(1 for p in people if p.answered_at is not None),
         "answered_by": _answered_by(own),
@@ -139,6 +145,32 @@ async def drill_outcome(conn: AsyncConnection, warning_id: str) -> dict[str, Any
             }
             for t in task_rows
         ],
+    }
+
+
+def step_lag(
+    escalated: dict[tuple[int, str], datetime],
+    after: dict[int, timedelta],
+    clock_start: datetime,
+) -> dict[str, float | int] | None:
+    """How far behind the drill clock the service made the policy's escalations: each one
+    against the moment its step fell due, in drill seconds (p50, p99, max, how many).
+
+    A machine that cannot keep the drill's pace makes its escalations late, and grids miss
+    the policy's time for that alone: the figure tells the county's failure from the
+    machine's. None when nothing was escalated."""
+    lags = sorted(
+        max(0.0, (at - (clock_start + after[int(match[1])])).total_seconds())
+        for (_, occasion), at in escalated.items()
+        if (match := _STEP.fullmatch(occasion)) is not None and int(match[1]) in after
+    )
+    if not lags:
+        return None
+    return {
+        "p50": lags[len(lags) // 2],
+        "p99": lags[min(len(lags) - 1, (len(lags) * 99) // 100)],
+        "max": lags[-1],
+        "escalations": len(lags),
     }
 
 

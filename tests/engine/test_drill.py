@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from dispatcher.cli import main
-from dispatcher.drill.outcome import drill_outcome
+from dispatcher.drill.outcome import SLACK, drill_outcome
 from dispatcher.drill.people import Line, People
 from dispatcher.drill.run import RealProviderConfigured, refuse_real_providers, run_drill
 from dispatcher.drill.scenario import ScenarioError, parse_scenario
@@ -104,6 +104,11 @@ async def test_a_drill_answers_as_its_seed_says_and_twice_the_same(tmp_path: Pat
     assert knocks and all(t["status"] == "done" for t in knocks)
     assert first["answered"] == first["persons"], "door-knock reports answered the silent"
     assert first["grids_settled_in_time"] == first["grids"]
+    # The service kept the drill's pace: it made the escalations as their steps fell due.
+    lag = first["step_lag_seconds"]
+    assert lag is not None and lag["escalations"] > 0
+    assert 0 <= lag["p50"] <= lag["p99"] <= lag["max"]
+    assert lag["p50"] <= SLACK.total_seconds()
 
     for key in ("answered_by", "never_reached", "townships", "grids", "persons"):
         assert first[key] == second[key], key
