@@ -10,6 +10,7 @@ twice is detectable (at most one send per step, guarantee 3 of DESIGN.md).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -213,7 +214,7 @@ def decide(
         cursor += 1
         if step.unless is Unless.DELIVERED and delivered:
             continue
-        occasion = f"c{chain}s{step.index}"
+        occasion = step_occasion(chain, step.index)
         if step.escalate:
             escalation += 1
             actions.append(Escalate(level=escalation, occasion=occasion))
@@ -290,3 +291,19 @@ def _next_escalation(steps: tuple[Step, ...], cursor: int) -> int:
         if step.is_escalation:
             return step.index
     return -1
+
+
+_STEP_OCCASION = re.compile(r"c([0-9]+)s([0-9]+)")
+
+
+def step_occasion(chain: int, step_index: int) -> str:
+    """What a policy step's escalations, summons and tasks are remembered by: the chain
+    revision and the step, so a step is taken once per chain."""
+    return f"c{chain}s{step_index}"
+
+
+def occasion_step(occasion: str) -> int | None:
+    """The index of the policy step `occasion` names; None for another occasion (a gong's
+    zone, an update's notice)."""
+    found = _STEP_OCCASION.fullmatch(occasion)
+    return None if found is None else int(found.group(2))

@@ -7,7 +7,6 @@ nothing here is counted by the simulation.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatcher.core.machine import occasion_step
 from dispatcher.core.model import Level
 from dispatcher.core.phones import mask_phone
 from dispatcher.core.policy import GridAnswer
@@ -27,7 +27,6 @@ from dispatcher.store.roster_versions import read_roster
 from dispatcher.store.schema import answers, attempts, escalations, recipients, tasks, warnings
 
 OWN_ANSWERS = ("sms", "voice", "link", "operator")  # the person answered, nobody for them
-_STEP = re.compile(r"c\d+s(\d+)")  # an escalation's occasion: chain revision, step index
 SLACK = timedelta(minutes=1)  # the scheduler's turn after a step falls due, in drill time
 _WHY = {
     "invalid_address": "空号 wrong number",
@@ -160,9 +159,9 @@ def step_lag(
     the policy's time for that alone: the figure tells the county's failure from the
     machine's. None when nothing was escalated."""
     lags = sorted(
-        max(0.0, (at - (clock_start + after[int(match[1])])).total_seconds())
+        max(0.0, (at - (clock_start + after[index])).total_seconds())
         for (_, occasion), at in escalated.items()
-        if (match := _STEP.fullmatch(occasion)) is not None and int(match[1]) in after
+        if (index := occasion_step(occasion)) is not None and index in after
     )
     if not lags:
         return None

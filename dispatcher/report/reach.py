@@ -10,7 +10,6 @@ channel that refused them, or notices that went out and were never answered.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from dispatcher.core.machine import occasion_step
 from dispatcher.core.phones import mask_phone, mask_phones_in_text
 from dispatcher.core.policy import LevelPolicy
 from dispatcher.core.roster import Roster
@@ -29,7 +29,6 @@ PERSON_CHANNELS = ("sms", "voice", "wechat")
 CHANNELS = (*PERSON_CHANNELS, "broadcast")
 WRONG_NUMBER = frozenset({"invalid_address", "no_address", "unreachable"})
 GONE_OUT = frozenset({"sent", "delivered", "simulated"})
-_OCCASION = re.compile(r"c[0-9]+s([0-9]+)")
 
 
 class Why(StrEnum):
@@ -192,10 +191,9 @@ def escalation_levels(
 
 def _step_after(occasion: str, policy: LevelPolicy) -> float | None:
     """When the policy step named in `occasion` (`c<chain>s<index>`) was due, in seconds."""
-    found = _OCCASION.fullmatch(occasion)
-    if found is None:
+    index = occasion_step(occasion)
+    if index is None:
         return None
-    index = int(found.group(1))
     step = next((step for step in policy.steps if step.index == index), None)
     return None if step is None else step.after.total_seconds()
 

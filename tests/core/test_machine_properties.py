@@ -25,6 +25,8 @@ from dispatcher.core.machine import (
     Recipient,
     RecipientState,
     decide,
+    occasion_step,
+    step_occasion,
 )
 from dispatcher.core.model import Level
 from dispatcher.core.policy import LevelPolicy
@@ -166,3 +168,13 @@ def test_each_notice_goes_out_once_per_step_and_channel(s: Scenario) -> None:
         for channel in a.channels
     ]
     assert len(sends) == len(set(sends))
+
+
+@given(st.integers(1, 10_000), st.integers(0, 50))
+def test_a_step_s_occasion_names_its_step(chain: int, step: int) -> None:
+    assert occasion_step(step_occasion(chain, step)) == step
+
+
+@given(st.sampled_from(["r2", "zone:441523101201", "zone:c1s2", "c1s", "s2", "c1s2x", ""]))
+def test_other_occasions_name_no_step(occasion: str) -> None:
+    assert occasion_step(occasion) is None
