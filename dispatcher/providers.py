@@ -99,29 +99,40 @@ def provider_template_problems(settings: Settings) -> list[str]:
     """Each problem of the templates the chosen providers will send, with its id, named
     by folder and kind: checked before the service starts, so a template the provider
     would refuse stops the start rather than the first warning."""
-    chosen = {
-        ("aliyun", "sms"): (settings.aliyun_sms_templates, False),
-        ("aliyun", "voice"): (settings.aliyun_tts_templates, False),
-        ("tencent", "sms"): (settings.tencent_sms_templates, True),
-        ("tencent", "voice"): (settings.tencent_vms_templates, True),
-    }
     problems: list[str] = []
     for channel in ("sms", "voice"):
-        provider = settings.provider_of(channel)
-        if (provider, channel) not in chosen:
+        provider = settings.provider_of(channel) or ""
+        if _template_ids(settings, provider, channel) is None:
             continue
-        ids, numbered = chosen[(provider or "", channel)]
         try:
-            read_templates(
-                settings.templates_dir / (provider or "") / channel,
-                ids,
-                numbered=numbered,
-                limit=VARIABLE_LIMIT,
-                kinds=NOTICE_KINDS,
-            )
+            _templates(settings, provider, channel)
         except TemplateProblem as problem:
             problems.append(str(problem))
     return problems
+
+
+def _template_ids(settings: Settings, provider: str, channel: str) -> Mapping[str, str] | None:
+    """The provider's approved template id per notice kind; None for a provider that
+    takes our own text (Twilio) on that channel."""
+    return {
+        ("aliyun", "sms"): settings.aliyun_sms_templates,
+        ("aliyun", "voice"): settings.aliyun_tts_templates,
+        ("tencent", "sms"): settings.tencent_sms_templates,
+        ("tencent", "voice"): settings.tencent_vms_templates,
+    }.get((provider, channel))
+
+
+def _templates(settings: Settings, provider: str, channel: str) -> dict[str, ProviderTemplate]:
+    """The templates `provider` sends on `channel`, read and checked from
+    `templates/<provider>/<channel>/`; raises TemplateProblem. Tencent Cloud numbers a
+    template's variables ({1}, {2} …), Alibaba Cloud names them."""
+    return read_templates(
+        settings.templates_dir / provider / channel,
+        _template_ids(settings, provider, channel) or {},
+        numbered=provider == "tencent",
+        limit=VARIABLE_LIMIT,
+        kinds=NOTICE_KINDS,
+    )
 
 
 def check_provider_templates(settings: Settings) -> None:
@@ -139,13 +150,7 @@ def aliyun_sms(settings: Settings) -> AliyunSms:
         raise ValueError("Alibaba Cloud SMS needs its credentials and sign name")
     from channels.aliyun_sms import AliyunSms
 
-    templates = read_templates(
-        settings.templates_dir / "aliyun" / "sms",
-        settings.aliyun_sms_templates,
-        numbered=False,
-        limit=VARIABLE_LIMIT,
-        kinds=NOTICE_KINDS,
-    )
+    templates = _templates(settings, "aliyun", "sms")
     return AliyunSms(
         endpoint=settings.aliyun_sms_endpoint,
         access_key_id=key_id,
@@ -163,13 +168,7 @@ def aliyun_voice(settings: Settings) -> AliyunVoice:
         raise ValueError("Alibaba Cloud voice needs its credentials")
     from channels.aliyun_voice import AliyunVoice
 
-    templates = read_templates(
-        settings.templates_dir / "aliyun" / "voice",
-        settings.aliyun_tts_templates,
-        numbered=False,
-        limit=VARIABLE_LIMIT,
-        kinds=NOTICE_KINDS,
-    )
+    templates = _templates(settings, "aliyun", "voice")
     return AliyunVoice(
         endpoint=settings.aliyun_vms_endpoint,
         access_key_id=key_id,
@@ -196,7 +195,7 @@ def tencent_channels(settings: Settings, pool: SdkPool) -> dict[str, TencentSms 
             endpoint=settings.tencent_sms_endpoint,
             app_id=settings.tencent_sms_app_id,
             sign_name=settings.tencent_sms_sign_name or "",
-            templates=_tencent_templates(settings, "sms", settings.tencent_sms_templates),
+            templates=_templates(settings, "tencent", "sms"),
             secret_id=secret_id,
             secret_key=key.get_secret_value(),
             region=settings.tencent_region,
@@ -206,7 +205,7 @@ def tencent_channels(settings: Settings, pool: SdkPool) -> dict[str, TencentSms 
         built["voice"] = TencentVoice(
             endpoint=settings.tencent_vms_endpoint,
             app_id=settings.tencent_vms_app_id,
-            templates=_tencent_templates(settings, "voice", settings.tencent_vms_templates),
+            templates=_templates(settings, "tencent", "voice"),
             night_calls=settings.tencent_vms_night_calls,
             secret_id=secret_id,
             secret_key=key.get_secret_value(),
@@ -214,15 +213,3 @@ def tencent_channels(settings: Settings, pool: SdkPool) -> dict[str, TencentSms 
             pool=pool,
         )
     return built
-
-
-def _tencent_templates(
-    settings: Settings, channel: str, ids: Mapping[str, str]
-) -> dict[str, ProviderTemplate]:
-    return read_templates(
-        settings.templates_dir / "tencent" / channel,
-        ids,
-        numbered=True,
-        limit=VARIABLE_LIMIT,
-        kinds=NOTICE_KINDS,
-    )
